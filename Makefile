@@ -1,0 +1,92 @@
+# qvsa — build, test and demo. See README.md.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+
+PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libarchive
+CFLAGS   ?= -O2 -g
+WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
+CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+B        := build
+# Stamped build dates come from the last commit, never the clock.
+export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
+MAIN_OBJ := $(B)/builder/main.o
+AGENT_DIR := templates/bootstrap-agent
+AGENT    := $(AGENT_DIR)/rootfs/usr/sbin/qvsa-agent
+AGENT_SRC := $(wildcard $(AGENT_DIR)/src/*.c)
+UNIT_SRC := $(wildcard tests/unit/*.c)
+UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
+AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
+
+# Debian packages qvsa needs to build, test and run (installed by `make deps`).
+DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
+	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
+	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
+	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod
+
+.PHONY: all deps demo check unit integration install clean
+all: $(B)/qvsa $(AGENT)
+
+$(B)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $$(pkg-config --cflags $(PKGS)) -MMD -MP -c $< -o $@
+
+$(B)/qvsa: $(MAIN_OBJ) $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS)) -lpthread
+
+# The bootstrap agent runs inside the appliance: static, no sanitizers.
+$(AGENT): $(AGENT_SRC) $(wildcard $(AGENT_DIR)/src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -D_GNU_SOURCE -Os $(WARN) -static -o $@.tmp $(AGENT_SRC) && mv $@.tmp $@
+
+$(B)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(AGENT_LIB_SRC:%.c=$(B)/%.o)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS) criterion) -lpthread
+
+$(B)/tests/unit/%.o: CPPFLAGS += -I$(AGENT_DIR)/src -DQVSA_SRCDIR='"$(CURDIR)"'
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		SUDO=; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "deps: all $(words $(DEB_PKGS)) packages present"; fi
+
+unit: $(B)/unit-tests
+	$(B)/unit-tests
+
+integration: all
+	tests/integration/run.sh
+
+check: deps
+	$(MAKE) all $(B)/unit-tests
+	$(MAKE) unit
+	$(MAKE) integration
+
+# The main job on the embedded default: build the example recipe, verify it
+# under libvirt (embedded QEMU driver, no daemon), say where the artifacts are.
+demo: deps
+	$(MAKE) all
+	$(B)/qvsa build recipes/qvsa.yaml --out out
+	$(B)/qvsa verify recipes/qvsa.yaml --out out
+	@echo "artifacts: $(CURDIR)/out/$$(cat VERSION)/ (manifest.json, SHA256SUMS)"
+
+install: all
+	install -D -m 0755 $(B)/qvsa $(DESTDIR)$(PREFIX)/bin/qvsa
+	mkdir -p $(DESTDIR)$(PREFIX)/share/qvsa
+	cp -r templates targets $(DESTDIR)$(PREFIX)/share/qvsa/
+	rm -rf $(DESTDIR)$(PREFIX)/share/qvsa/templates/*/src
+
+clean:
+	rm -rf $(B) $(AGENT) out
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

@@ -1,0 +1,83 @@
+#include "assemble.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "guestfs_util.h"
+#include "image.h"
+#include "log.h"
+
+#include <fcntl.h>
+#include <string.h>
+
+/* Write the syslinux boot code into the first 440 bytes of the disk (the rest
+ * of sector 0 is the partition table, which must stay). */
+static int write_boot_code(const char *raw, const char *bin)
+{
+	_cleanup_free_ char *code = NULL;
+	size_t len = 0;
+	if (fs_read_file(bin, &code, &len) < 0)
+		return -1;
+	if (len == 0 || len > 440)
+		return err_fail("boot code '%s': %zu bytes, expected at most 440", bin, len);
+	_cleanup_close_ int fd = open(raw, O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || pwrite(fd, code, len, 0) != (ssize_t)len)
+		return err_errno(errno, "writing boot code to '%s'", raw);
+	if (fsync(fd) < 0)
+		return err_errno(errno, "writing boot code to '%s'", raw);
+	return 0;
+}
+
+int assemble_disk(const struct assemble_params *p)
+{
+	const char *what = p->raw_path;
+	bool gpt = strcmp(p->partition_table, "gpt") == 0;
+
+	_cleanup_close_ int fd = open(p->raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, (off_t)p->size) < 0)
+		return err_errno(errno, "creating disk '%s'", p->raw_path);
+	close(TAKE_FD(fd));
+
+	_cleanup_(gfs_close) guestfs_h *g = gfs_open(what);
+	if (!g)
+		return -1;
+	if (guestfs_add_drive_opts(g, p->raw_path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
+		return gfs_fail(g, what);
+	log_phase_status("starting the libguestfs appliance%s", image_force_tcg() ? " (TCG)" : "");
+	if (guestfs_launch(g) < 0)
+		return gfs_fail(g, what);
+
+	log_phase_status("partitioning (%s)", p->partition_table);
+	if (guestfs_part_disk(g, "/dev/sda", gpt ? "gpt" : "msdos") < 0)
+		return gfs_fail(g, what);
+	if (gpt) {
+		/* Legacy BIOS bootable: gptmbr.bin boots the partition carrying this attribute (bit 2). */
+		if (guestfs_part_set_gpt_attributes(g, "/dev/sda", 1, 1ULL << 2) < 0)
+			return gfs_fail(g, what);
+	} else if (guestfs_part_set_bootable(g, "/dev/sda", 1, 1) < 0) {
+		return gfs_fail(g, what);
+	}
+
+	log_phase_status("making %s", p->filesystem);
+	/* syslinux cannot read ext4's 64bit and metadata_csum features. */
+	if (guestfs_mkfs_opts(g, p->filesystem, "/dev/sda1", GUESTFS_MKFS_OPTS_FEATURES, "^64bit,^metadata_csum",
+			      GUESTFS_MKFS_OPTS_LABEL, p->label, -1) < 0)
+		return gfs_fail(g, what);
+	if (guestfs_set_uuid(g, "/dev/sda1", p->fs_uuid) < 0)
+		return gfs_fail(g, what);
+	if (guestfs_mount(g, "/dev/sda1", "/") < 0)
+		return gfs_fail(g, what);
+
+	log_phase_status("copying the root filesystem");
+	if (guestfs_tar_in_opts(g, p->rootfs_tar, "/", -1) < 0)
+		return gfs_fail(g, what);
+
+	log_phase_status("installing extlinux");
+	if (guestfs_extlinux(g, p->bootloader_dir) < 0)
+		return gfs_fail(g, what);
+	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
+		return gfs_fail(g, what);
+
+	_cleanup_free_ char *bin = xasprintf("%s/%s", p->syslinux_dir, gpt ? "gptmbr.bin" : "mbr.bin");
+	return write_boot_code(p->raw_path, bin);
+}

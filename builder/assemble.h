@@ -1,0 +1,23 @@
+/* Disk assembly: partition, format, fill and make bootable a raw disk in one
+ * libguestfs appliance launch. */
+#ifndef QVSA_ASSEMBLE_H
+#define QVSA_ASSEMBLE_H
+
+#include <stdint.h>
+
+/* The disk to make. */
+struct assemble_params {
+	const char *raw_path;        /* raw disk written (created sparse, replaced) */
+	uint64_t size;               /* bytes */
+	const char *partition_table; /* "mbr" | "gpt" */
+	const char *filesystem;      /* "ext4" */
+	const char *label;           /* filesystem label */
+	const char *fs_uuid;         /* filesystem UUID (derived from the build id) */
+	const char *rootfs_tar;      /* tar extracted at the root filesystem's top */
+	const char *bootloader_dir;  /* where extlinux is installed, e.g. "/boot/extlinux" */
+	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
+};
+
+int assemble_disk(const struct assemble_params *p);
+
+#endif

@@ -1,0 +1,155 @@
+/* The tiny base: a Debian kernel, busybox-static userland and an initramfs
+ * made here holding exactly the modules the targets need. Boots in seconds. */
+#include "base.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "kernel.h"
+#include "modules.h"
+#include "pack.h"
+#include "proc.h"
+
+#include <elf.h>
+#include <string.h>
+
+#define BUSYBOX "/bin/busybox"
+
+/* busybox must be static: the image has no C library. */
+static int check_static(const char *path)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (fs_read_file(path, &buf, &len) < 0) {
+		err_prefix("base 'tiny' needs busybox-static");
+		return -1;
+	}
+	const Elf64_Ehdr *eh = (const void *)buf;
+	if (len < sizeof(*eh) || memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64)
+		return err_fail("base 'tiny': '%s' is not a 64-bit ELF program", path);
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		size_t off = eh->e_phoff + (size_t)i * eh->e_phentsize;
+		if (off + sizeof(Elf64_Phdr) > len)
+			break;
+		const Elf64_Phdr *ph = (const void *)(buf + off);
+		if (ph->p_type == PT_INTERP)
+			return err_fail("base 'tiny': '%s' is dynamically linked; install busybox-static", path);
+	}
+	return 0;
+}
+
+static int write_initramfs(const struct base_ctx *ctx, const char *out)
+{
+	struct pack *p = NULL;
+	if (pack_open(out, PACK_CPIO_GZ, ctx->epoch, &p) < 0)
+		return -1;
+	_cleanup_free_ char *init = xasprintf("%s/templates/tiny-base/initramfs/init", ctx->datadir);
+	int rc = pack_file(p, "/init", 0755, init);
+	if (rc == 0)
+		rc = pack_file(p, "/bin/busybox", 0755, BUSYBOX);
+	if (rc == 0)
+		rc = pack_chardev(p, "/dev/console", 0600, 5, 1);
+	for (const char *d = "proc\0sys\0newroot\0"; rc == 0 && *d; d += strlen(d) + 1) {
+		_cleanup_free_ char *dir = xasprintf("/%s", d);
+		rc = pack_dir(p, dir, 0755);
+	}
+	/* The load order and the module names (the driver audit reads the latter). */
+	char *order = NULL, *names = NULL;
+	size_t olen = 0, nlen = 0;
+	FILE *of = open_memstream(&order, &olen), *nf = open_memstream(&names, &nlen);
+	for (char *const *m = ctx->module_paths; rc == 0 && *m; m++) {
+		_cleanup_free_ char *src = xasprintf("%s/%s", kernel_moddir(ctx->kernel), *m);
+		_cleanup_free_ char *dst = xasprintf("/lib/modules/%s/%s", kernel_release(ctx->kernel), *m);
+		_cleanup_free_ char *name = module_name_of(*m);
+		rc = pack_file(p, dst, 0644, src);
+		fprintf(of, "%s\n", dst);
+		fprintf(nf, "%s\n", name);
+	}
+	fclose(of);
+	fclose(nf);
+	if (rc == 0)
+		rc = pack_data(p, "/etc/qvsa-modules.order", 0644, order, olen);
+	if (rc == 0)
+		rc = pack_data(p, "/etc/qvsa-modules", 0644, names, nlen);
+	free(order);
+	free(names);
+	if (rc < 0) {
+		pack_abort(p);
+		return -1;
+	}
+	return pack_close(p);
+}
+
+/* Symlinks for every applet busybox has, as `busybox --list-full` names them. */
+static int add_applets(struct pack *rootfs)
+{
+	const char *argv[] = {BUSYBOX, "--list-full", NULL};
+	_cleanup_free_ char *out = NULL;
+	if (proc_run(argv, NULL, &out) < 0)
+		return -1;
+	char *save = NULL;
+	for (char *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (strcmp(line, "bin/busybox") == 0)
+			continue;
+		_cleanup_free_ char *path = xasprintf("/%s", line);
+		if (pack_symlink(rootfs, path, BUSYBOX) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
+{
+	if (check_static(BUSYBOX) < 0)
+		return -1;
+	_cleanup_free_ char *initrd = xasprintf("%s/initrd.img", ctx->workdir);
+	if (write_initramfs(ctx, initrd) < 0)
+		return -1;
+	for (const char *d = "proc\0sys\0dev\0run\0tmp\0mnt\0var/log\0boot/extlinux\0"; *d; d += strlen(d) + 1) {
+		_cleanup_free_ char *dir = xasprintf("/%s", d);
+		if (pack_dir(rootfs, dir, strcmp(d, "tmp") == 0 ? 01777 : 0755) < 0)
+			return -1;
+	}
+	if (pack_file(rootfs, BUSYBOX, 0755, BUSYBOX) < 0 || add_applets(rootfs) < 0)
+		return -1;
+	if (pack_symlink(rootfs, "/sbin/init", BUSYBOX) < 0)
+		return -1;
+	if (pack_file(rootfs, "/boot/vmlinuz", 0644, kernel_image(ctx->kernel)) < 0 ||
+	    pack_file(rootfs, "/boot/initrd.img", 0644, initrd) < 0)
+		return -1;
+	_cleanup_free_ char *conf = xasprintf("DEFAULT qvsa\n"
+					      "PROMPT 0\n"
+					      "TIMEOUT 0\n"
+					      "SERIAL 0 115200\n"
+					      "LABEL qvsa\n"
+					      "  LINUX /boot/vmlinuz\n"
+					      "  INITRD /boot/initrd.img\n"
+					      "  APPEND root=UUID=%s rw console=tty0 console=ttyS0,115200n8 "
+					      "loglevel=4 panic=10\n",
+					      ctx->root_uuid);
+	return pack_data(rootfs, "/boot/extlinux/extlinux.conf", 0644, conf, strlen(conf));
+}
+
+static const char *const tiny_modules[] = {
+	"ext4", "crc32c_generic", /* root filesystem (ext4 checksums need crc32c) */
+	"isofs", "vfat", "nls_cp437", "nls_utf8", /* NoCloud seed: iso9660 or vfat "cidata" */
+	"af_packet",              /* DHCP client raw sockets (built in on most kernels) */
+	NULL,
+};
+
+static const struct base_ops base_tiny_ops = {
+	.name = "tiny",
+	.modules = tiny_modules,
+	.bootloader_dir = "/boot/extlinux",
+	.populate = tiny_populate,
+};
+
+static const struct base_ops *const bases[] = {&base_tiny_ops};
+
+const struct base_ops *base_find(const char *name)
+{
+	for (size_t i = 0; i < ELEMENTSOF(bases); i++)
+		if (strcmp(bases[i]->name, name) == 0)
+			return bases[i];
+	return NULL;
+}

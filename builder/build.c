@@ -1,0 +1,398 @@
+#include "build.h"
+
+#include "accel.h"
+#include "assemble.h"
+#include "base.h"
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "image.h"
+#include "json.h"
+#include "kernel.h"
+#include "log.h"
+#include "modules.h"
+#include "pack.h"
+#include "recipe.h"
+#include "stamp.h"
+#include "target.h"
+#include "writer.h"
+
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define SYSLINUX_DIR "/usr/lib/syslinux/mbr"
+
+static bool strv_has(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (strcmp(*v, s) == 0)
+			return true;
+	return false;
+}
+
+static void strv_push(char ***v, size_t *n, const char *s)
+{
+	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
+	if (!nv)
+		abort();
+	nv[(*n)++] = xstrdup(s);
+	nv[*n] = NULL;
+	*v = nv;
+}
+
+char **build_module_list(const struct recipe *r, const char *const *base_modules, char *const *target_modules)
+{
+	char **out = NULL;
+	size_t n = 0;
+	char *const *omit = recipe_modules_omit(r);
+	char *const *lists[] = {(char *const *)base_modules, recipe_modules_add(r), target_modules};
+	for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+		for (char *const *m = lists[l]; m && *m; m++)
+			if (!strv_has(omit, *m) && !strv_has(out, *m))
+				strv_push(&out, &n, *m);
+	if (!out && !(out = calloc(1, sizeof(*out))))
+		abort();
+	return out;
+}
+
+/* Targets that can share one assembled disk: same firmware, modules and datasources. */
+static char *group_key(const struct recipe *r, const struct base_ops *base, const struct target *t)
+{
+	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(t));
+	char *key = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&key, &len);
+	fprintf(f, "%s|", target_firmware(t));
+	for (char **m = mods; *m; m++)
+		fprintf(f, "%s,", *m);
+	fputc('|', f);
+	for (char *const *d = target_datasources(t); *d; d++)
+		fprintf(f, "%s,", *d);
+	fclose(f);
+	return key;
+}
+
+static void uuid_from(const char *seed, char out[37])
+{
+	char hex[65];
+	sha256_hex(seed, strlen(seed), hex);
+	snprintf(out, 37, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15, hex + 18);
+}
+
+/* Everything laid on the base: templates, stamp, platform settings, cloud-init
+ * datasource list, fstab, the recipe's files. */
+static int add_layers(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+		      const struct target *t, struct pack *p)
+{
+	for (char *const *tpl = recipe_templates(r); *tpl; tpl++) {
+		_cleanup_free_ char *dir = xasprintf("%s/templates/%s", o->datadir, *tpl);
+		_cleanup_free_ char *root = xasprintf("%s/rootfs", dir);
+		if (!fs_exists(dir))
+			return err_input("%s: template '%s' not found in %s/templates", recipe_path(r), *tpl, o->datadir);
+		if (fs_exists(root) && pack_tree(p, "/", root) < 0)
+			return -1;
+	}
+	_cleanup_free_ char *rel = stamp_release_text(st);
+	if (pack_data(p, "/etc/qvsa-release", 0644, rel, strlen(rel)) < 0)
+		return -1;
+	_cleanup_free_ char *conf = xasprintf("# qvsa: where the bootstrap agent personalizes (user-data may override)\n"
+					      "PLATFORM_URL=%s\n%s%s%s",
+					      recipe_platform_url(r), recipe_proxy(r) ? "PROXY=" : "",
+					      recipe_proxy(r) ? recipe_proxy(r) : "", recipe_proxy(r) ? "\n" : "");
+	if (pack_data(p, "/etc/qvsa/platform.conf", 0644, conf, strlen(conf)) < 0)
+		return -1;
+	char *ds = NULL;
+	size_t dslen = 0;
+	FILE *f = open_memstream(&ds, &dslen);
+	fprintf(f, "# qvsa: cloud-init datasources for target(s) %s\ndatasource_list: [", st->targets);
+	for (char *const *d = target_datasources(t); *d; d++)
+		fprintf(f, "%s%s", d == target_datasources(t) ? " " : ", ", *d);
+	fprintf(f, " ]\n");
+	fclose(f);
+	int rc = pack_data(p, "/etc/cloud/cloud.cfg.d/90-qvsa-datasource.cfg", 0644, ds, dslen);
+	free(ds);
+	if (rc < 0)
+		return -1;
+	_cleanup_free_ char *fstab = xasprintf("LABEL=%s / %s rw 0 1\n", recipe_disk_label(r), recipe_disk_filesystem(r));
+	if (pack_data(p, "/etc/fstab", 0644, fstab, strlen(fstab)) < 0)
+		return -1;
+	for (size_t i = 0; i < recipe_n_files(r); i++) {
+		const struct recipe_file *rf = recipe_file_at(r, i);
+		if (pack_file(p, rf->dest, rf->mode, rf->source) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Write, check and hash one target's artifact; fills *a. */
+static int write_artifact(const struct recipe *r, const char *raw, uint64_t size, const struct target *t,
+			  const char *outdir, const char *workdir, struct build_artifact *a)
+{
+	const struct writer_ops *w = writer_find(target_writer(t));
+	a->target = xstrdup(target_name(t));
+	a->writer = xstrdup(w->name);
+	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), target_extension(t));
+	a->path = xasprintf("%s/%s", outdir, a->file);
+	a->vsize = size;
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
+	struct writer_input in = {.raw = raw, .size = size, .target = t, .version = recipe_version(r), .workdir = workdir};
+	double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(t), a->file, w->name);
+	int rc = w->write(&in, tmp);
+	if (rc == 0)
+		rc = w->check(tmp, size, t);
+	if (rc == 0)
+		rc = fs_sha256_file(tmp, a->sha256, &a->size);
+	if (rc == 0 && rename(tmp, a->path) < 0)
+		rc = err_errno(errno, "renaming into '%s'", a->path);
+	if (rc < 0) {
+		unlink(tmp);
+		err_prefix("target '%s'", target_name(t));
+	}
+	log_phase_end("write", t0, rc == 0);
+	return rc;
+}
+
+static int write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	char date[21];
+	stamp_format_date(st->epoch, date);
+	fprintf(f, "{\n  \"appliance\": ");
+	json_write_str(f, recipe_name(r));
+	fprintf(f, ",\n  \"bootstrap_version\": ");
+	json_write_str(f, recipe_version(r));
+	fprintf(f, ",\n  \"build_id\": \"%s\",\n  \"build_date\": \"%s\",\n  \"recipe_sha256\": \"%s\",\n",
+		st->build_id, date, st->recipe_sha256);
+	fprintf(f, "  \"kernel\": ");
+	json_write_str(f, st->kernel);
+	fprintf(f, ",\n  \"artifacts\": [");
+	for (unsigned i = 0; i < res->n_artifacts; i++) {
+		const struct build_artifact *a = &res->artifacts[i];
+		fprintf(f, "%s\n    {\"target\": ", i ? "," : "");
+		json_write_str(f, a->target);
+		fprintf(f, ", \"file\": ");
+		json_write_str(f, a->file);
+		fprintf(f, ", \"format\": ");
+		json_write_str(f, a->writer);
+		fprintf(f, ", \"size\": %" PRIu64 ", \"virtual_size\": %" PRIu64 ", \"sha256\": \"%s\"}", a->size,
+			a->vsize, a->sha256);
+	}
+	fprintf(f, "\n  ]\n}\n");
+	fclose(f);
+	res->manifest = xasprintf("%s/manifest.json", res->out_dir);
+	int rc = fs_write_file_atomic(res->manifest, buf, len, 0644);
+	free(buf);
+	if (rc < 0)
+		return -1;
+
+	buf = NULL;
+	len = 0;
+	f = open_memstream(&buf, &len);
+	for (unsigned i = 0; i < res->n_artifacts; i++)
+		fprintf(f, "%s  %s\n", res->artifacts[i].sha256, res->artifacts[i].file);
+	fclose(f);
+	_cleanup_free_ char *sums = xasprintf("%s/SHA256SUMS", res->out_dir);
+	rc = fs_write_file_atomic(sums, buf, len, 0644);
+	free(buf);
+	return rc;
+}
+
+void build_result_free(struct build_result *res)
+{
+	if (!res)
+		return;
+	for (unsigned i = 0; i < res->n_artifacts; i++) {
+		free(res->artifacts[i].target);
+		free(res->artifacts[i].path);
+		free(res->artifacts[i].file);
+		free(res->artifacts[i].writer);
+	}
+	free(res->artifacts);
+	free(res->out_dir);
+	free(res->manifest);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Load and check every target before anything is built. */
+static int load_targets(const struct recipe *r, const struct build_opts *o, struct target ***ret, size_t *ret_n)
+{
+	char *const *names = o->targets && o->targets[0] ? o->targets : recipe_targets(r);
+	size_t n = 0;
+	while (names[n])
+		n++;
+	struct target **ts = calloc(n + 1, sizeof(*ts));
+	if (!ts)
+		return err_errno(ENOMEM, "targets");
+	for (size_t i = 0; i < n; i++) {
+		if (target_find(o->datadir, names[i], &ts[i]) < 0)
+			goto fail;
+		if (!writer_find(target_writer(ts[i]))) {
+			err_input("target '%s': writer '%s' is not known to this qvsa", names[i], target_writer(ts[i]));
+			goto fail;
+		}
+		if (strcmp(target_firmware(ts[i]), "bios") != 0) {
+			err_input("target '%s': firmware '%s' is not supported by this qvsa yet", names[i],
+				  target_firmware(ts[i]));
+			goto fail;
+		}
+	}
+	*ret = ts;
+	*ret_n = n;
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++)
+		target_free(ts[i]);
+	free(ts);
+	return -1;
+}
+
+/* Build the group of targets sharing key (all those in ts with done[i] == 0 and that key). */
+static int build_group(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
+		       const struct kernel *k, const struct modindex *mi, struct stamp *st_in, struct target **ts,
+		       size_t nt, bool *done, const char *key, const char *workdir, struct build_result *res)
+{
+	/* Members of this group. */
+	struct target *members[64];
+	size_t nm = 0;
+	_cleanup_free_ char *tnames = NULL;
+	size_t tlen = 0;
+	FILE *f = open_memstream(&tnames, &tlen);
+	for (size_t i = 0; i < nt && nm < ELEMENTSOF(members); i++) {
+		_cleanup_free_ char *ki = group_key(r, base, ts[i]);
+		if (!done[i] && strcmp(ki, key) == 0) {
+			fprintf(f, "%s%s", nm ? " " : "", target_name(ts[i]));
+			members[nm++] = ts[i];
+			done[i] = true;
+		}
+	}
+	fclose(f);
+	struct stamp st = *st_in;
+	st.targets = tnames;
+	stamp_init(&st);
+	memcpy(res->build_id, st.build_id, sizeof(st.build_id));
+
+	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem for: %s", kernel_release(k),
+				    tnames);
+	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(members[0]));
+	_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[0]));
+	_cleanup_strv_ char **paths = NULL;
+	if (modindex_resolve(mi, mods, who, &paths) < 0)
+		return -1;
+	char uuid[37];
+	_cleanup_free_ char *useed = xasprintf("%s rootfs", st.build_id);
+	uuid_from(useed, uuid);
+	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
+			       .workdir = workdir, .epoch = st.epoch};
+	_cleanup_free_ char *tar = xasprintf("%s/rootfs.tar", workdir);
+	struct pack *p = NULL;
+	if (pack_open(tar, PACK_TAR, st.epoch, &p) < 0)
+		return -1;
+	if (base->populate(&ctx, p) < 0 || add_layers(r, o, &st, members[0], p) < 0) {
+		pack_abort(p);
+		return -1;
+	}
+	if (pack_close(p) < 0)
+		return -1;
+	res->t_prepare += log_phase_end("prepare", t0, true);
+	if (check_interrupted() < 0)
+		return -1;
+
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", workdir);
+	struct assemble_params ap = {
+		.raw_path = raw, .size = recipe_disk_size(r), .partition_table = recipe_disk_partition_table(r),
+		.filesystem = recipe_disk_filesystem(r), .label = recipe_disk_label(r), .fs_uuid = uuid,
+		.rootfs_tar = tar, .bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
+	};
+	t0 = log_phase_begin("assemble", "%s disk, %s %s, one libguestfs launch", recipe_disk_partition_table(r),
+			     recipe_disk_filesystem(r), recipe_disk_label(r));
+	int rc = assemble_disk(&ap);
+	res->t_assemble += log_phase_end("assemble", t0, rc == 0);
+	if (rc < 0 || check_interrupted() < 0)
+		return -1;
+
+	/* Smallest alignment first: growing the raw disk only ever adds zeros at its end. */
+	for (size_t i = 0; i < nm; i++)
+		for (size_t j = i + 1; j < nm; j++)
+			if (target_size_alignment(members[j]) < target_size_alignment(members[i])) {
+				struct target *tmp = members[i];
+				members[i] = members[j];
+				members[j] = tmp;
+			}
+	uint64_t size = recipe_disk_size(r);
+	for (size_t i = 0; i < nm; i++) {
+		uint64_t al = target_size_alignment(members[i]);
+		uint64_t want = (size + al - 1) / al * al;
+		if (want != size && truncate(raw, (off_t)want) < 0)
+			return err_errno(errno, "growing '%s'", raw);
+		size = want;
+		t0 = now_monotonic();
+		struct build_artifact *a = &res->artifacts[res->n_artifacts];
+		rc = write_artifact(r, raw, size, members[i], res->out_dir, workdir, a);
+		res->n_artifacts++;
+		res->t_write += now_monotonic() - t0;
+		if (rc < 0 || check_interrupted() < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int build_run(const struct recipe *r, const struct build_opts *o, struct build_result *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	const struct base_ops *base = base_find(recipe_base_kind(r));
+	if (!base)
+		return err_input("%s: base kind '%s' is not known to this qvsa", recipe_path(r), recipe_base_kind(r));
+	struct target **ts = NULL;
+	size_t nt = 0;
+	if (load_targets(r, o, &ts, &nt) < 0)
+		return -1;
+
+	int rc = -1;
+	struct kernel *k = NULL;
+	struct modindex *mi = NULL;
+	char *workdir = NULL;
+	bool *done = calloc(nt, sizeof(*done));
+	ret->artifacts = calloc(nt, sizeof(*ret->artifacts));
+	ret->out_dir = xasprintf("%s/%s", o->out_dir, recipe_version(r));
+
+	const char *inputs[] = {recipe_path(r), NULL};
+	struct stamp st = {.appliance = recipe_name(r), .version = recipe_version(r),
+			   .recipe_sha256 = recipe_sha256(r)};
+	if (stamp_epoch(inputs, &st.epoch) < 0)
+		goto out;
+	if (kernel_fetch(o->cache_dir, recipe_kernel_package(r), &k) < 0)
+		goto out;
+	st.kernel = kernel_release(k);
+	const char *accel = NULL;
+	if (accel_resolve(o->accel, o->cache_dir, kernel_image(k), &accel) < 0)
+		goto out;
+	image_set_force_tcg(strcmp(accel, "tcg") == 0);
+	if (modindex_load(kernel_moddir(k), &mi) < 0)
+		goto out;
+	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
+		goto out;
+	workdir = fs_tmpdir_new("build");
+	if (!workdir)
+		goto out;
+
+	for (size_t i = 0; i < nt; i++) {
+		if (done[i])
+			continue;
+		_cleanup_free_ char *key = group_key(r, base, ts[i]);
+		if (build_group(r, o, base, k, mi, &st, ts, nt, done, key, workdir, ret) < 0)
+			goto out;
+	}
+	rc = write_manifest(r, &st, ret);
+out:
+	fs_tmpdir_release(workdir);
+	modindex_free(mi);
+	kernel_free(k);
+	for (size_t i = 0; i < nt; i++)
+		target_free(ts[i]);
+	free(ts);
+	free(done);
+	return rc;
+}

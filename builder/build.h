@@ -1,0 +1,50 @@
+/* The build: recipe -> assembled disk(s) -> one artifact per target, plus
+ * manifest.json and SHA256SUMS under OUT/qVSA-X.Y/. */
+#ifndef QVSA_BUILD_H
+#define QVSA_BUILD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct recipe;
+
+/* How to build. */
+struct build_opts {
+	const char *datadir;        /* folder holding templates/ and targets/ */
+	const char *cache_dir;      /* kernel cache, accel probe verdict */
+	const char *out_dir;        /* artifacts go to out_dir/<version>/ */
+	char *const *targets;       /* targets to build; NULL: the recipe's list */
+	const char *accel;          /* "auto" | "kvm" | "tcg" */
+};
+
+/* One written artifact. */
+struct build_artifact {
+	char *target;       /* target name */
+	char *path;         /* absolute path */
+	char *file;         /* file name (qVSA-X.Y-target.ext) */
+	char *writer;       /* writer name */
+	uint64_t size;      /* file size */
+	uint64_t vsize;     /* virtual disk size */
+	char sha256[65];    /* hex */
+};
+
+/* What a build produced, with phase timings (seconds). */
+struct build_result {
+	struct build_artifact *artifacts; /* one per target, in build order */
+	unsigned n_artifacts;             /* entries in artifacts */
+	char *out_dir;                    /* out_dir/<version> */
+	char *manifest;                   /* path of manifest.json */
+	char build_id[17];                /* from the stamp */
+	double t_prepare;                 /* kernel, modules, initramfs, root filesystem archive */
+	double t_assemble;                /* libguestfs */
+	double t_write;                   /* writers + checks + checksums */
+};
+
+int build_run(const struct recipe *r, const struct build_opts *o, struct build_result *ret);
+void build_result_free(struct build_result *res);
+
+/* Where modules for a target come from: the base's, the recipe's additions,
+ * the target's, minus the recipe's omissions; NULL-terminated, caller frees (strv). */
+char **build_module_list(const struct recipe *r, const char *const *base_modules, char *const *target_modules);
+
+#endif

@@ -1,0 +1,510 @@
+/* qvsa command line: one table of subcommands; the only place that prints
+ * errors and chooses exit codes (0 ok, 1 build/verification failed, 2 bad
+ * usage or input). */
+#include "accel.h"
+#include "build.h"
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "image.h"
+#include "json.h"
+#include "kernel.h"
+#include "log.h"
+#include "recipe.h"
+#include "stamp.h"
+#include "target.h"
+#include "verify.h"
+#include "writer.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+#ifndef QVSA_DATADIR
+#define QVSA_DATADIR "/usr/local/share/qvsa"
+#endif
+#define QVSA_VERSION_STRING "0.1.0"
+/* The personalization code the verification stub accepts unless told otherwise. */
+#define DEFAULT_TEST_CODE "4242424242"
+
+/* Options shared by the subcommands (each uses the ones it documents). */
+struct cli {
+	char *targets[64];        /* --target, repeated */
+	size_t n_targets;         /* entries in targets */
+	const char *out_dir;      /* --out */
+	const char *accel;        /* --accel */
+	const char *connect;      /* --connect */
+	const char *perscode;     /* --perscode */
+	const char *accept_code;  /* --accept-code */
+	unsigned timeout_s;       /* --timeout */
+	bool json;                /* --json */
+	bool all;                 /* --all */
+	char *const *args;        /* positional arguments */
+	int nargs;                /* entries in args */
+};
+
+/* One subcommand. */
+struct command {
+	const char *name;                   /* as typed */
+	int (*run)(struct cli *c);          /* handler; returns 0 or -1 with an error recorded */
+	const char *usage;                  /* synopsis */
+	const char *help;                   /* one line */
+	int min_args, max_args;             /* positional argument count */
+};
+
+static char *datadir_find(void)
+{
+	const char *e = getenv("QVSA_DATADIR");
+	if (e && *e)
+		return xstrdup(e);
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = 0;
+		_cleanup_free_ char *bindir = fs_dirname(exe);
+		_cleanup_free_ char *up = fs_dirname(bindir);
+		_cleanup_free_ char *probe = xasprintf("%s/targets/kvm.yaml", up);
+		if (fs_exists(probe))
+			return TAKE_PTR(up);
+	}
+	return xstrdup(QVSA_DATADIR);
+}
+
+static int cmd_targets(struct cli *c)
+{
+	_cleanup_free_ char *dd = datadir_find();
+	_cleanup_strv_ char **names = NULL;
+	if (target_list(dd, &names) < 0)
+		return -1;
+	for (char **n = names; *n; n++) {
+		struct target *t = NULL;
+		if (target_find(dd, *n, &t) < 0)
+			return -1;
+		if (c->json)
+			printf("%s{\"name\": \"%s\", \"writer\": \"%s\", \"firmware\": \"%s\"}", n == names ? "[" : ", ",
+			       *n, target_writer(t), target_firmware(t));
+		else
+			printf("%-12s %-6s %-5s %s\n", *n, target_writer(t), target_firmware(t), target_description(t));
+		target_free(t);
+	}
+	if (c->json)
+		printf("%s]\n", names[0] ? "" : "[");
+	return 0;
+}
+
+static int cmd_lint(struct cli *c)
+{
+	struct recipe *r = NULL;
+	if (recipe_load(c->args[0], &r) < 0)
+		return -1;
+	_cleanup_free_ char *dd = datadir_find();
+	int rc = 0;
+	for (char *const *t = recipe_targets(r); *t && rc == 0; t++) {
+		struct target *tg = NULL;
+		rc = target_find(dd, *t, &tg);
+		if (rc == 0 && !writer_find(target_writer(tg)))
+			rc = err_input("target '%s': writer '%s' is not known to this qvsa", *t, target_writer(tg));
+		target_free(tg);
+	}
+	if (rc == 0)
+		printf("%s: ok (%s, %s)\n", c->args[0], recipe_name(r), recipe_version(r));
+	recipe_free(r);
+	return rc;
+}
+
+static int cmd_build(struct cli *c)
+{
+	struct recipe *r = NULL;
+	if (recipe_load(c->args[0], &r) < 0)
+		return -1;
+	_cleanup_free_ char *dd = datadir_find();
+	_cleanup_free_ char *cache = fs_cache_dir();
+	c->targets[c->n_targets] = NULL;
+	struct build_opts o = {.datadir = dd, .cache_dir = cache, .out_dir = c->out_dir, .targets = c->targets,
+			       .accel = c->accel};
+	struct build_result res;
+	double t0 = now_monotonic();
+	int rc = build_run(r, &o, &res);
+	if (rc == 0) {
+		if (c->json) {
+			printf("{\"out_dir\": ");
+			json_write_str(stdout, res.out_dir);
+			printf(", \"manifest\": ");
+			json_write_str(stdout, res.manifest);
+			printf(", \"build_id\": \"%s\", \"seconds\": {\"prepare\": %.1f, \"assemble\": %.1f, \"write\": %.1f}, \"artifacts\": [",
+			       res.build_id, res.t_prepare, res.t_assemble, res.t_write);
+			for (unsigned i = 0; i < res.n_artifacts; i++) {
+				printf("%s{\"target\": \"%s\", \"path\": ", i ? ", " : "", res.artifacts[i].target);
+				json_write_str(stdout, res.artifacts[i].path);
+				printf(", \"size\": %llu, \"sha256\": \"%s\"}", (unsigned long long)res.artifacts[i].size,
+				       res.artifacts[i].sha256);
+			}
+			printf("]}\n");
+		} else {
+			printf("built %s (%s) in %.1fs: prepare %.1fs, assemble %.1fs, write %.1fs\n", recipe_version(r),
+			       res.build_id, now_monotonic() - t0, res.t_prepare, res.t_assemble, res.t_write);
+			for (unsigned i = 0; i < res.n_artifacts; i++)
+				printf("  %-10s %s (%llu bytes)\n", res.artifacts[i].target, res.artifacts[i].path,
+				       (unsigned long long)res.artifacts[i].size);
+			printf("  manifest   %s\n", res.manifest);
+		}
+	}
+	build_result_free(&res);
+	recipe_free(r);
+	return rc;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* "DIR/qVSA-1.0-kvm.qcow2" -> "kvm" (NULL if the name is not ours). */
+static char *target_from_filename(const char *path)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	if (strncmp(base, "qVSA-", 5) != 0)
+		return NULL;
+	const char *dash = strchr(base + 5, '-');
+	const char *dot = dash ? strchr(dash, '.') : NULL;
+	if (!dot)
+		return NULL;
+	return xasprintf("%.*s", (int)(dot - dash - 1), dash + 1);
+}
+
+/* "qVSA-1.0-kvm.qcow2" -> "qVSA-1.0". */
+static char *version_from_filename(const char *path)
+{
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	const char *dash = strncmp(base, "qVSA-", 5) == 0 ? strchr(base + 5, '-') : NULL;
+	return dash ? xasprintf("%.*s", (int)(dash - base), base) : NULL;
+}
+
+/* One artifact to verify. */
+struct verify_job {
+	char *artifact;       /* path */
+	char *target;         /* target name */
+	char *version;        /* expected bootstrap version */
+};
+
+static int cmd_verify(struct cli *c)
+{
+	_cleanup_free_ char *dd = datadir_find();
+	_cleanup_free_ char *cache = fs_cache_dir();
+	const char *arg = c->args[0];
+	struct verify_job jobs[64];
+	size_t nj = 0;
+	int rc = 0;
+
+	if (ends_with(arg, ".yaml") || ends_with(arg, ".yml")) {
+		struct recipe *r = NULL;
+		if (recipe_load(arg, &r) < 0)
+			return -1;
+		char *const *names = c->n_targets ? c->targets : recipe_targets(r);
+		for (size_t i = 0; names[i] && nj < ELEMENTSOF(jobs) && rc == 0; i++) {
+			struct target *t = NULL;
+			if (target_find(dd, names[i], &t) < 0) {
+				rc = -1;
+				break;
+			}
+			char *path = xasprintf("%s/%s/%s-%s.%s", c->out_dir, recipe_version(r), recipe_version(r), names[i],
+					       target_extension(t));
+			target_free(t);
+			if (!fs_exists(path)) {
+				rc = err_input("artifact '%s' (target '%s') does not exist; run 'qvsa build %s' first", path,
+					       names[i], arg);
+				free(path);
+				break;
+			}
+			jobs[nj++] = (struct verify_job){path, xstrdup(names[i]), xstrdup(recipe_version(r))};
+		}
+		recipe_free(r);
+	} else {
+		if (!fs_exists(arg))
+			return err_input("artifact '%s': no such file", arg);
+		char *t = c->n_targets ? xstrdup(c->targets[0]) : target_from_filename(arg);
+		if (!t)
+			return err_input("artifact '%s': cannot tell its target from the name; pass --target", arg);
+		jobs[nj++] = (struct verify_job){xstrdup(arg), t, version_from_filename(arg)};
+	}
+
+	const char *accel = "tcg";
+	if (rc == 0 && nj > 0) {
+		/* The probe boots the appliance kernel; any cached one will do. */
+		struct kernel *k = NULL;
+		if (strcmp(c->accel, "auto") == 0) {
+			if (kernel_fetch(cache, "linux-image-amd64", &k) < 0)
+				rc = -1;
+		}
+		if (rc == 0)
+			rc = accel_resolve(c->accel, cache, k ? kernel_image(k) : "/nonexistent", &accel);
+		kernel_free(k);
+	}
+	image_set_force_tcg(accel && strcmp(accel, "tcg") == 0);
+
+	struct verify_result results[64];
+	memset(results, 0, sizeof(results));
+	unsigned failed = 0;
+	for (size_t i = 0; i < nj && rc == 0; i++) {
+		struct target *t = NULL;
+		if (target_find(dd, jobs[i].target, &t) < 0) {
+			rc = -1;
+			break;
+		}
+		struct verify_opts o = {
+			.connect_uri = c->connect, .state_dir = cache, .accel = accel,
+			.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
+			.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
+			.expected_version = jobs[i].version, .timeout_s = c->timeout_s,
+		};
+		if (verify_artifact(jobs[i].artifact, t, &o, &results[i]) < 0) {
+			failed++;
+			/* Print this failure now; keep going with the other artifacts. */
+			if (nj > 1) {
+				fprintf(stderr, "qvsa: %s\n", err_msg());
+				err_clear();
+			}
+		}
+		target_free(t);
+		if (qvsa_interrupted)
+			break;
+	}
+
+	if (c->json) {
+		printf("[");
+		for (size_t i = 0; i < nj; i++) {
+			printf("%s{\"target\": \"%s\", \"artifact\": ", i ? ", " : "", jobs[i].target);
+			json_write_str(stdout, jobs[i].artifact);
+			printf(", \"passed\": %s, \"devices\": ", results[i].passed ? "true" : "false");
+			json_write_str(stdout, results[i].devices);
+			printf(", \"seconds\": {\"prepare\": %.1f, \"boot\": %.1f, \"personalize\": %.1f, \"check\": %.1f}, \"reason\": ",
+			       results[i].t_prepare, results[i].t_boot, results[i].t_personalize, results[i].t_check);
+			json_write_str(stdout, results[i].reason);
+			printf(", \"components\": ");
+			json_write_str(stdout, results[i].components);
+			printf("}");
+		}
+		printf("]\n");
+	} else if (nj > 0 && rc == 0) {
+		printf("%-10s %-28s %-5s %-26s %7s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "BOOT", "PERSONALIZE",
+		       "RESULT");
+		for (size_t i = 0; i < nj; i++) {
+			struct target *t = NULL;
+			const char *fw = target_find(dd, jobs[i].target, &t) == 0 ? target_firmware(t) : "?";
+			err_clear();
+			const char *base = strrchr(jobs[i].artifact, '/') ? strrchr(jobs[i].artifact, '/') + 1
+									  : jobs[i].artifact;
+			printf("%-10s %-28s %-5s %-26s %6.1fs %11.1fs  %s\n", jobs[i].target, base, fw, results[i].devices,
+			       results[i].t_boot, results[i].t_personalize, results[i].passed ? "PASS" : "FAIL");
+			target_free(t);
+		}
+	}
+	for (size_t i = 0; i < nj; i++) {
+		free(jobs[i].artifact);
+		free(jobs[i].target);
+		free(jobs[i].version);
+	}
+	if (rc < 0)
+		return -1;
+	if (failed) {
+		if (!err_msg())
+			err_fail("verification failed for %u of %zu artifact(s)", failed, nj);
+		return -1;
+	}
+	return 0;
+}
+
+static int cmd_inspect(struct cli *c)
+{
+	const char *art = c->args[0];
+	if (!fs_exists(art))
+		return err_input("artifact '%s': no such file", art);
+	_cleanup_free_ char *cache = fs_cache_dir();
+	const char *accel = "tcg";
+	if (strcmp(c->accel, "tcg") != 0) {
+		struct kernel *k = NULL;
+		int rc = strcmp(c->accel, "auto") == 0 ? kernel_fetch(cache, "linux-image-amd64", &k) : 0;
+		if (rc == 0)
+			rc = accel_resolve(c->accel, cache, k ? kernel_image(k) : "/nonexistent", &accel);
+		kernel_free(k);
+		if (rc < 0)
+			return -1;
+	}
+	image_set_force_tcg(strcmp(accel, "tcg") == 0);
+	const char *paths[] = {"/etc/qvsa-release", "/etc/qvsa/components", NULL};
+	char **contents = NULL;
+	if (image_read_files(art, NULL, paths, &contents) < 0)
+		return -1;
+	int rc = 0;
+	if (!contents[0]) {
+		rc = err_input("artifact '%s': no /etc/qvsa-release inside", art);
+	} else if (c->json) {
+		printf("{\"artifact\": ");
+		json_write_str(stdout, art);
+		const char *keys[] = {"APPLIANCE", "BOOTSTRAP_VERSION", "BUILD_ID", "BUILD_DATE", "RECIPE_SHA256",
+				      "TARGETS", "KERNEL"};
+		for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+			_cleanup_free_ char *v = stamp_get(contents[0], keys[i]);
+			printf(", \"%s\": ", keys[i]);
+			json_write_str(stdout, v);
+		}
+		printf(", \"personalized\": %s}\n", contents[1] ? "true" : "false");
+	} else {
+		printf("%s", contents[0]);
+		if (contents[1])
+			printf("# personalized; components:\n%s", contents[1]);
+	}
+	for (size_t i = 0; paths[i]; i++)
+		free(contents[i]);
+	free(contents);
+	return rc;
+}
+
+static const struct command commands[] = {
+	{"build", cmd_build, "build RECIPE [--target T]... [--out DIR] [--accel A] [--json]",
+	 "assemble the disk, stamp it and write one artifact per target", 1, 1},
+	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--connect URI] [--accel A] [--json]",
+	 "boot artifacts under libvirt and prove first-boot personalization", 1, 1},
+	{"inspect", cmd_inspect, "inspect ARTIFACT [--json]", "print the stamp read from inside an image", 1, 1},
+	{"lint", cmd_lint, "lint RECIPE", "validate a recipe (and its targets) only", 1, 1},
+	{"targets", cmd_targets, "targets [--json]", "list the targets qvsa can write", 0, 0},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: qvsa COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\noptions:\n"
+		   "  --target T       a target from 'qvsa targets' (repeatable; default: the recipe's)\n"
+		   "  --out DIR        artifacts folder (default: out); artifacts land in DIR/qVSA-X.Y/\n"
+		   "  --accel A        auto (probe KVM, fall back to TCG), kvm or tcg (default: auto)\n"
+		   "  --connect URI    libvirt URI for verify (default: embedded QEMU driver, no daemon)\n"
+		   "  --perscode CODE  personalization code written into verify's cloud-init seed\n"
+		   "  --accept-code C  code verify's platform stub accepts (default %s)\n"
+		   "  --timeout S      verify: seconds from boot to power-off (default 180)\n"
+		   "  --json           machine-readable output on stdout\n"
+		   "  -q, --quiet      no progress lines\n"
+		   "  --version, --help\n\n"
+		   "exit status: 0 ok, 1 build or verification failed, 2 bad usage or bad input\n"
+		   "See docs/ (or %s) for recipes, targets and verification.\n",
+		DEFAULT_TEST_CODE, QVSA_DATADIR);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	qvsa_interrupted = 1;
+}
+
+static int exit_code(void)
+{
+	const char *m = err_msg();
+	if (m)
+		fprintf(stderr, "qvsa: %s\n", m);
+	return err_kind() == ERR_INPUT ? 2 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("qvsa %s\n", QVSA_VERSION_STRING);
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	const struct command *cmd = NULL;
+	for (size_t i = 0; i < ELEMENTSOF(commands); i++)
+		if (strcmp(commands[i].name, argv[1]) == 0)
+			cmd = &commands[i];
+	if (!cmd) {
+		fprintf(stderr, "qvsa: unknown command '%s'\n", argv[1]);
+		usage(stderr);
+		return 2;
+	}
+
+	struct cli c = {.out_dir = "out", .accel = "auto"};
+	bool quiet = false;
+	enum { O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL, O_HELP };
+	static const struct option opts[] = {
+		{"target", required_argument, NULL, O_TARGET}, {"out", required_argument, NULL, O_OUT},
+		{"accel", required_argument, NULL, O_ACCEL},   {"connect", required_argument, NULL, O_CONNECT},
+		{"perscode", required_argument, NULL, O_PERSCODE}, {"accept-code", required_argument, NULL, O_ACCEPT},
+		{"timeout", required_argument, NULL, O_TIMEOUT}, {"json", no_argument, NULL, O_JSON},
+		{"all", no_argument, NULL, O_ALL},             {"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0},
+	};
+	optind = 2;
+	opterr = 0;
+	int o;
+	while ((o = getopt_long(argc, argv, "qj:", opts, NULL)) != -1) {
+		switch (o) {
+		case O_TARGET:
+			if (c.n_targets + 1 >= ELEMENTSOF(c.targets)) {
+				fprintf(stderr, "qvsa: too many --target options\n");
+				return 2;
+			}
+			c.targets[c.n_targets++] = optarg;
+			break;
+		case O_OUT: c.out_dir = optarg; break;
+		case O_ACCEL: c.accel = optarg; break;
+		case O_CONNECT: c.connect = optarg; break;
+		case O_PERSCODE: c.perscode = optarg; break;
+		case O_ACCEPT: c.accept_code = optarg; break;
+		case O_TIMEOUT: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v <= 0 || v > 86400) {
+				fprintf(stderr, "qvsa: --timeout '%s': expected seconds (1-86400)\n", optarg);
+				return 2;
+			}
+			c.timeout_s = (unsigned)v;
+			break;
+		}
+		case O_JSON: c.json = true; break;
+		case O_ALL: c.all = true; break;
+		case 'q': quiet = true; break;
+		case 'j': break; /* -j N: writers run in order for now */
+		case O_HELP:
+			printf("usage: qvsa %s\n  %s\n", cmd->usage, cmd->help);
+			return 0;
+		default:
+			fprintf(stderr, "qvsa %s: unknown or incomplete option '%s'\nusage: qvsa %s\n", cmd->name,
+				argv[optind - 1], cmd->usage);
+			return 2;
+		}
+	}
+	c.targets[c.n_targets] = NULL;
+	c.args = argv + optind;
+	c.nargs = argc - optind;
+	if (c.nargs < cmd->min_args || c.nargs > cmd->max_args) {
+		fprintf(stderr, "qvsa %s: expected %d argument(s)\nusage: qvsa %s\n", cmd->name, cmd->min_args, cmd->usage);
+		return 2;
+	}
+	if (accel_check_arg(c.accel) < 0)
+		return exit_code();
+
+	log_init(quiet || c.json);
+	int rc = cmd->run(&c);
+	fs_tmp_cleanup_all();
+	if (rc < 0 || qvsa_interrupted) {
+		if (qvsa_interrupted && !err_msg())
+			err_fail("interrupted");
+		return exit_code();
+	}
+	return 0;
+}

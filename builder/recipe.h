@@ -1,0 +1,53 @@
+/* Image recipes: YAML files (with include:) validated against the schema in
+ * docs/recipe.md. Every error is recorded as ERR_INPUT with "file:line:column: ...". */
+#ifndef QVSA_RECIPE_H
+#define QVSA_RECIPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct recipe;
+
+/* One extra file copied into the image. */
+struct recipe_file {
+	const char *source; /* absolute host path, inside the recipe's folder; owned by the recipe */
+	const char *dest;   /* absolute path inside the image; owned by the recipe */
+	unsigned mode;      /* permission bits (default 0644) */
+};
+
+/* Load and validate path (and everything it includes). The bootstrap version
+ * defaults to the VERSION file found by walking up from the recipe's folder.
+ * On error records ERR_INPUT and returns -1; *ret is written only on success. */
+int recipe_load(const char *path, struct recipe **ret);
+void recipe_free(struct recipe *r); /* accepts NULL */
+
+const char *recipe_path(const struct recipe *r);     /* absolute path of the top file */
+const char *recipe_name(const struct recipe *r);     /* appliance name, e.g. "qvsa-scanner" */
+const char *recipe_version(const struct recipe *r);  /* "qVSA-X.Y" */
+/* SHA-256 hex over the bytes of every file read (top file then includes, in load order). */
+const char *recipe_sha256(const struct recipe *r);
+
+const char *recipe_base_kind(const struct recipe *r);      /* "tiny" (default) */
+const char *recipe_kernel_package(const struct recipe *r); /* default "linux-image-amd64" */
+/* Extra modules for the initramfs (added to every target's list); NULL-terminated, never NULL. */
+char *const *recipe_modules_add(const struct recipe *r);
+/* Modules removed from every target's list (to test the driver audit); NULL-terminated. */
+char *const *recipe_modules_omit(const struct recipe *r);
+
+uint64_t recipe_disk_size(const struct recipe *r);           /* bytes, a multiple of 1 MiB */
+const char *recipe_disk_partition_table(const struct recipe *r); /* "mbr" | "gpt" */
+const char *recipe_disk_filesystem(const struct recipe *r);   /* "ext4" */
+const char *recipe_disk_label(const struct recipe *r);        /* filesystem label, default "qvsa-root" */
+
+/* Template names (folders under templates/), NULL-terminated, never NULL. */
+char *const *recipe_templates(const struct recipe *r);
+size_t recipe_n_files(const struct recipe *r);
+const struct recipe_file *recipe_file_at(const struct recipe *r, size_t i);
+
+const char *recipe_platform_url(const struct recipe *r); /* required */
+const char *recipe_proxy(const struct recipe *r);        /* may be NULL */
+
+/* Target names from the recipe, NULL-terminated, at least one. */
+char *const *recipe_targets(const struct recipe *r);
+
+#endif

@@ -1,0 +1,48 @@
+/* Target descriptions: one YAML data file per hypervisor/cloud target under
+ * targets/ (schema in docs/targets.md). A new target that reuses a writer is
+ * a new data file only. */
+#ifndef QVSA_TARGET_H
+#define QVSA_TARGET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct target;
+
+/* A writer option from the data file, e.g. compat=1.1. */
+struct target_option {
+	const char *key;   /* owned by the target */
+	const char *value; /* owned by the target */
+};
+
+/* Load targets/NAME.yaml from datadir. Unknown name: ERR_INPUT naming the
+ * closest existing target. Bad file: ERR_INPUT with file:line:column. */
+int target_find(const char *datadir, const char *name, struct target **ret);
+/* Load one data file by path. */
+int target_load(const char *path, struct target **ret);
+void target_free(struct target *t); /* accepts NULL */
+/* Sorted names of all targets under datadir/targets; caller frees (strv). */
+int target_list(const char *datadir, char ***ret_names);
+
+const char *target_name(const struct target *t);
+const char *target_description(const struct target *t);
+const char *target_writer(const struct target *t);    /* writer name, e.g. "qcow2" */
+const char *target_extension(const struct target *t); /* artifact extension, e.g. "qcow2" */
+size_t target_n_options(const struct target *t);
+const struct target_option *target_option_at(const struct target *t, size_t i);
+/* Value of option key, or NULL. */
+const char *target_option(const struct target *t, const char *key);
+const char *target_firmware(const struct target *t);   /* "bios" | "uefi" */
+uint64_t target_size_alignment(const struct target *t); /* bytes, >= 512 */
+/* Kernel modules the platform's devices need; NULL-terminated, never NULL. */
+char *const *target_modules(const struct target *t);
+/* cloud-init datasource_list for this platform; NULL-terminated, never NULL. */
+char *const *target_datasources(const struct target *t);
+
+/* How verification emulates the platform with QEMU. */
+const char *target_verify_machine(const struct target *t);   /* "pc" | "q35" */
+const char *target_verify_disk_bus(const struct target *t);  /* libvirt bus: virtio|scsi|sata|ide|nvme */
+const char *target_verify_disk_controller(const struct target *t); /* model for scsi (e.g. "vmpvscsi", "virtio-scsi") or NULL */
+const char *target_verify_nic_model(const struct target *t); /* libvirt model: virtio|vmxnet3|e1000|... */
+
+#endif

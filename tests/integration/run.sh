@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Integration tier: really builds the example recipe and really boots it
+# under libvirt (embedded QEMU driver). Slow: ~3-5 minutes under TCG.
+# QVSA_SKIP_INTEGRATION=1 skips this tier (say why when you do).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD
+qvsa=$top/build/qvsa
+
+if [ -n "${QVSA_SKIP_INTEGRATION:-}" ]; then
+	echo "integration: skipped (QVSA_SKIP_INTEGRATION is set)"
+	exit 0
+fi
+
+work=$(mktemp -d /var/tmp/qvsa-it-XXXXXX)
+trap 'rm -rf "$work"' EXIT INT TERM
+out=$work/out
+version=$(cat VERSION)
+art=$out/$version/$version-kvm.qcow2
+passed=0 failed=0
+
+ok() { echo "PASS: $1"; passed=$((passed + 1)); }
+bad() { echo "FAIL: $1"; failed=$((failed + 1)); }
+# run NAME EXPECTED_EXIT CMD...: run, keep output in $work/NAME.log, check the exit code.
+run() {
+	local name=$1 want=$2
+	shift 2
+	"$@" >"$work/$name.out" 2>"$work/$name.err"
+	local rc=$?
+	if [ "$rc" != "$want" ]; then
+		bad "$name: exit $rc, expected $want"
+		sed 's/^/    /' "$work/$name.err" | tail -40
+		return 1
+	fi
+	return 0
+}
+
+# 1. A broken recipe: exit 2, one file:line:column message, nothing written.
+cat >"$work/broken.yaml" <<'YAML'
+name: broken
+disk:
+  size: 256M
+  partiton_table: mbr
+personalization:
+  platform_url: http://platform.example/
+targets: [kvm]
+YAML
+if run broken-recipe 2 "$qvsa" build "$work/broken.yaml" --out "$work/broken-out"; then
+	if grep -q "broken.yaml:4:3: .*partiton_table.*partition_table" "$work/broken-recipe.err" &&
+		[ "$(wc -l <"$work/broken-recipe.err")" = 1 ] && [ ! -e "$work/broken-out" ]; then
+		ok "broken recipe rejected with file:line:column ($(cat "$work/broken-recipe.err"))"
+	else
+		bad "broken recipe message: $(cat "$work/broken-recipe.err")"
+	fi
+fi
+
+# 2. Build the example recipe.
+if run build 0 "$qvsa" build recipes/qvsa.yaml --out "$out" --accel auto; then
+	if [ -s "$art" ] && qemu-img check -q -f qcow2 "$art" &&
+		qemu-img info --output=json "$art" | grep -q '"compat": "1.1"'; then
+		ok "build wrote $(basename "$art"), qemu-img check clean, compat 1.1"
+	else
+		bad "build artifact missing or not clean"
+	fi
+	if (cd "$out/$version" && sha256sum -c --quiet SHA256SUMS) &&
+		grep -q "\"sha256\": \"$(sha256sum "$art" | cut -d' ' -f1)\"" "$out/$version/manifest.json"; then
+		ok "manifest.json and SHA256SUMS match the artifact"
+	else
+		bad "manifest/SHA256SUMS do not match the artifact"
+	fi
+fi
+
+# 3. inspect reads the stamp from inside the image.
+if run inspect 0 "$qvsa" inspect "$art" --accel tcg; then
+	if grep -q "^BOOTSTRAP_VERSION=\"$version\"" "$work/inspect.out" && grep -q '^BUILD_ID="[0-9a-f]\{16\}"' "$work/inspect.out"; then
+		ok "inspect prints the stamp ($version)"
+	else
+		bad "inspect output lacks the stamp: $(head -5 "$work/inspect.out")"
+	fi
+fi
+
+# 4. verify passes: agent success, stub got code + version, overlay holds the components.
+sum_before=$(sha256sum "$art" | cut -d' ' -f1)
+if run verify 0 "$qvsa" verify "$art" --accel tcg; then
+	if grep -q "PASS" "$work/verify.out" && [ "$(sha256sum "$art" | cut -d' ' -f1)" = "$sum_before" ]; then
+		ok "verify PASS for kvm; artifact unchanged"
+	else
+		bad "verify output: $(cat "$work/verify.out")"
+	fi
+fi
+
+# 5. A wrong personalization code fails with the platform's reason.
+if run wrong-code 1 "$qvsa" verify "$art" --accel tcg --perscode 1111111111; then
+	if grep -q "unknown personalization code" "$work/wrong-code.err"; then
+		ok "wrong code: verify fails with the stub's reason"
+	else
+		bad "wrong code: message lacks the reason: $(head -3 "$work/wrong-code.err")"
+	fi
+fi
+
+# 6. An image whose agent is broken: verify times out with a clear message.
+mkdir -p "$work/broken-agent"
+cp recipes/common.yaml "$work/broken-agent/" 2>/dev/null
+cat >"$work/broken-agent/agent" <<'SH'
+#!/bin/sh
+echo "qvsa-agent: broken on purpose"
+exit 1
+SH
+cat >"$work/broken-agent/recipe.yaml" <<YAML
+name: broken-agent
+version: $version
+disk:
+  size: 256M
+personalization:
+  platform_url: http://platform.example/
+files:
+  - source: agent
+    dest: /usr/sbin/qvsa-agent
+    mode: "0755"
+targets: [kvm]
+YAML
+if run build-broken-agent 0 "$qvsa" build "$work/broken-agent/recipe.yaml" --out "$work/out2" --accel tcg; then
+	if run broken-agent 1 "$qvsa" verify "$work/out2/$version/$version-kvm.qcow2" --accel tcg --timeout 40; then
+		if grep -q "no QVSA-STATUS" "$work/broken-agent.err" && grep -q "broken on purpose" "$work/broken-agent.err"; then
+			ok "broken agent: verify times out, names the cause and shows the console"
+		else
+			bad "broken agent: message: $(head -5 "$work/broken-agent.err")"
+		fi
+	fi
+fi
+
+echo "integration: $passed passed, $failed failed"
+[ "$failed" = 0 ]
