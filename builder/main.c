@@ -186,6 +186,7 @@ struct verify_job {
 	char *artifact;       /* path */
 	char *target;         /* target name */
 	char *version;        /* expected bootstrap version */
+	char firmware[8];     /* the target's firmware, for the summary */
 };
 
 static int cmd_verify(struct cli *c)
@@ -217,7 +218,7 @@ static int cmd_verify(struct cli *c)
 				free(path);
 				break;
 			}
-			jobs[nj++] = (struct verify_job){path, xstrdup(names[i]), xstrdup(recipe_version(r))};
+			jobs[nj++] = (struct verify_job){.artifact = path, .target = xstrdup(names[i]), .version = xstrdup(recipe_version(r))};
 		}
 		recipe_free(r);
 	} else {
@@ -226,7 +227,7 @@ static int cmd_verify(struct cli *c)
 		char *t = c->n_targets ? xstrdup(c->targets[0]) : target_from_filename(arg);
 		if (!t)
 			return err_input("artifact '%s': cannot tell its target from the name; pass --target", arg);
-		jobs[nj++] = (struct verify_job){xstrdup(arg), t, version_from_filename(arg)};
+		jobs[nj++] = (struct verify_job){.artifact = xstrdup(arg), .target = t, .version = version_from_filename(arg)};
 	}
 
 	const char *accel = "tcg";
@@ -258,6 +259,7 @@ static int cmd_verify(struct cli *c)
 			.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
 			.expected_version = jobs[i].version, .timeout_s = c->timeout_s,
 		};
+		snprintf(jobs[i].firmware, sizeof(jobs[i].firmware), "%s", target_firmware(t));
 		if (verify_artifact(jobs[i].artifact, t, &o, &results[i]) < 0) {
 			failed++;
 			/* Print this failure now; keep going with the other artifacts. */
@@ -290,14 +292,11 @@ static int cmd_verify(struct cli *c)
 		printf("%-10s %-28s %-5s %-26s %7s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "BOOT", "PERSONALIZE",
 		       "RESULT");
 		for (size_t i = 0; i < nj; i++) {
-			struct target *t = NULL;
-			const char *fw = target_find(dd, jobs[i].target, &t) == 0 ? target_firmware(t) : "?";
-			err_clear();
+			const char *fw = jobs[i].firmware[0] ? jobs[i].firmware : "?";
 			const char *base = strrchr(jobs[i].artifact, '/') ? strrchr(jobs[i].artifact, '/') + 1
 									  : jobs[i].artifact;
 			printf("%-10s %-28s %-5s %-26s %6.1fs %11.1fs  %s\n", jobs[i].target, base, fw, results[i].devices,
 			       results[i].t_boot, results[i].t_personalize, results[i].passed ? "PASS" : "FAIL");
-			target_free(t);
 		}
 	}
 	for (size_t i = 0; i < nj; i++) {

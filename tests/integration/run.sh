@@ -38,6 +38,7 @@ run() {
 # 1. A broken recipe: exit 2, one file:line:column message, nothing written.
 cat >"$work/broken.yaml" <<'YAML'
 name: broken
+version: qVSA-1.0
 disk:
   size: 256M
   partiton_table: mbr
@@ -46,7 +47,7 @@ personalization:
 targets: [kvm]
 YAML
 if run broken-recipe 2 "$qvsa" build "$work/broken.yaml" --out "$work/broken-out"; then
-	if grep -q "broken.yaml:4:3: .*partiton_table.*partition_table" "$work/broken-recipe.err" &&
+	if grep -q "broken.yaml:5:3: .*partiton_table.*partition_table" "$work/broken-recipe.err" &&
 		[ "$(wc -l <"$work/broken-recipe.err")" = 1 ] && [ ! -e "$work/broken-out" ]; then
 		ok "broken recipe rejected with file:line:column ($(cat "$work/broken-recipe.err"))"
 	else
