@@ -24,6 +24,8 @@ struct base_ops {
 	const char *name;               /* recipe base.kind */
 	const char *const *modules;     /* modules the base itself needs (root fs, seed), NULL-terminated */
 	const char *bootloader_dir;     /* where the bootloader lives in the root filesystem */
+	const char *initrd;             /* populate leaves the initramfs at workdir/<initrd>; also its
+					 * path below /boot in the image (the driver audit reads it) */
 	/* Write the base's files (userland, kernel, initramfs, bootloader config) into rootfs. */
 	int (*populate)(const struct base_ctx *ctx, struct pack *rootfs);
 };

@@ -141,6 +141,7 @@ static const struct base_ops base_tiny_ops = {
 	.name = "tiny",
 	.modules = tiny_modules,
 	.bootloader_dir = "/boot/extlinux",
+	.initrd = "initrd.img",
 	.populate = tiny_populate,
 };
 

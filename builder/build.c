@@ -2,6 +2,7 @@
 
 #include "accel.h"
 #include "assemble.h"
+#include "audit.h"
 #include "base.h"
 #include "cleanup.h"
 #include "err.h"
@@ -249,6 +250,40 @@ fail:
 	return -1;
 }
 
+/* Modules, initramfs (audited) and the root filesystem archive for one group. */
+static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
+			  const struct kernel *k, const struct modindex *mi, const struct stamp *st,
+			  struct target *const *members, size_t nm, const char *uuid, const char *workdir,
+			  const char *tar)
+{
+	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(members[0]));
+	_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[0]));
+	_cleanup_strv_ char **paths = NULL;
+	if (modindex_resolve(mi, mods, who, &paths) < 0)
+		return -1;
+	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
+			       .workdir = workdir, .epoch = st->epoch};
+	struct pack *p = NULL;
+	if (pack_open(tar, PACK_TAR, st->epoch, &p) < 0)
+		return -1;
+	if (base->populate(&ctx, p) < 0 || add_layers(r, o, st, members[0], p) < 0) {
+		pack_abort(p);
+		return -1;
+	}
+	if (pack_close(p) < 0)
+		return -1;
+	/* The driver audit, on the initramfs just made: no disk is assembled for a target it cannot boot. */
+	_cleanup_free_ char *initrd = xasprintf("%s/%s", workdir, base->initrd);
+	_cleanup_free_ char *ibuf = NULL;
+	size_t ilen = 0;
+	if (fs_read_file(initrd, &ibuf, &ilen) < 0)
+		return -1;
+	for (size_t i = 0; i < nm; i++)
+		if (audit_initramfs(ibuf, ilen, members[i], recipe_path(r)) < 0)
+			return -1;
+	return 0;
+}
+
 /* Build the group of targets sharing key (all those in ts with done[i] == 0 and that key). */
 static int build_group(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
 		       const struct kernel *k, const struct modindex *mi, struct stamp *st_in, struct target **ts,
@@ -274,29 +309,16 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 	stamp_init(&st);
 	memcpy(res->build_id, st.build_id, sizeof(st.build_id));
 
-	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem for: %s", kernel_release(k),
-				    tnames);
-	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(members[0]));
-	_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[0]));
-	_cleanup_strv_ char **paths = NULL;
-	if (modindex_resolve(mi, mods, who, &paths) < 0)
-		return -1;
 	char uuid[37];
 	_cleanup_free_ char *useed = xasprintf("%s rootfs", st.build_id);
 	uuid_from(useed, uuid);
-	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
-			       .workdir = workdir, .epoch = st.epoch};
 	_cleanup_free_ char *tar = xasprintf("%s/rootfs.tar", workdir);
-	struct pack *p = NULL;
-	if (pack_open(tar, PACK_TAR, st.epoch, &p) < 0)
+	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem for: %s", kernel_release(k),
+				    tnames);
+	int rc = prepare_rootfs(r, o, base, k, mi, &st, members, nm, uuid, workdir, tar);
+	res->t_prepare += log_phase_end("prepare", t0, rc == 0);
+	if (rc < 0)
 		return -1;
-	if (base->populate(&ctx, p) < 0 || add_layers(r, o, &st, members[0], p) < 0) {
-		pack_abort(p);
-		return -1;
-	}
-	if (pack_close(p) < 0)
-		return -1;
-	res->t_prepare += log_phase_end("prepare", t0, true);
 	if (check_interrupted() < 0)
 		return -1;
 
@@ -308,7 +330,7 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 	};
 	t0 = log_phase_begin("assemble", "%s disk, %s %s, one libguestfs launch", recipe_disk_partition_table(r),
 			     recipe_disk_filesystem(r), recipe_disk_label(r));
-	int rc = assemble_disk(&ap);
+	rc = assemble_disk(&ap);
 	res->t_assemble += log_phase_end("assemble", t0, rc == 0);
 	if (rc < 0 || check_interrupted() < 0)
 		return -1;
@@ -321,6 +343,8 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 				members[i] = members[j];
 				members[j] = tmp;
 			}
+	if (fs_mkdir_p(res->out_dir, 0755) < 0)
+		return -1;
 	uint64_t size = recipe_disk_size(r);
 	for (size_t i = 0; i < nm; i++) {
 		uint64_t al = target_size_alignment(members[i]);
@@ -371,8 +395,6 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 		goto out;
 	image_set_force_tcg(strcmp(accel, "tcg") == 0);
 	if (modindex_load(kernel_moddir(k), &mi) < 0)
-		goto out;
-	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
 		goto out;
 	workdir = fs_tmpdir_new("build");
 	if (!workdir)

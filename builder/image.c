@@ -64,6 +64,12 @@ static int mount_root(guestfs_h *g, const char *disk)
 
 int image_read_files(const char *disk, const char *format, const char *const *paths, char ***ret_contents)
 {
+	return image_read_files_len(disk, format, paths, ret_contents, NULL);
+}
+
+int image_read_files_len(const char *disk, const char *format, const char *const *paths, char ***ret_contents,
+			 size_t **ret_lens)
+{
 	_cleanup_(gfs_close) guestfs_h *g = gfs_open(disk);
 	if (!g)
 		return -1;
@@ -78,8 +84,12 @@ int image_read_files(const char *disk, const char *format, const char *const *pa
 	while (paths[n])
 		n++;
 	char **out = calloc(n + 1, sizeof(*out));
-	if (!out)
+	size_t *lens = calloc(n + 1, sizeof(*lens));
+	if (!out || !lens) {
+		free(out);
+		free(lens);
 		return err_errno(ENOMEM, "reading '%s'", disk);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (guestfs_is_file(g, paths[i]) <= 0)
 			continue;
@@ -89,11 +99,22 @@ int image_read_files(const char *disk, const char *format, const char *const *pa
 			for (size_t j = 0; j < i; j++)
 				free(out[j]);
 			free(out);
+			free(lens);
 			return gfs_fail(g, disk);
 		}
-		out[i] = xasprintf("%.*s", (int)len, buf);
+		/* Keep binary content whole (and NUL-terminated for text users). */
+		out[i] = malloc(len + 1);
+		if (!out[i])
+			abort();
+		memcpy(out[i], buf, len);
+		out[i][len] = 0;
+		lens[i] = len;
 		free(buf);
 	}
 	*ret_contents = out;
+	if (ret_lens)
+		*ret_lens = lens;
+	else
+		free(lens);
 	return 0;
 }
