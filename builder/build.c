@@ -126,22 +126,24 @@ static int add_layers(const struct recipe *r, const struct build_opts *o, const 
 	return 0;
 }
 
-/* Write, check and hash one target's artifact; fills *a. */
+/* Write, check and hash one of a target's artifacts; fills *a. */
 static int write_artifact(const struct recipe *r, const char *raw, uint64_t size, const struct target *t,
-			  const char *outdir, const char *workdir, struct build_artifact *a)
+			  const struct target_artifact *ta, const char *outdir, const char *workdir,
+			  struct build_artifact *a)
 {
-	const struct writer_ops *w = writer_find(target_writer(t));
+	const struct writer_ops *w = writer_find(ta->writer);
 	a->target = xstrdup(target_name(t));
 	a->writer = xstrdup(w->name);
-	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), target_extension(t));
+	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), ta->extension);
 	a->path = xasprintf("%s/%s", outdir, a->file);
 	a->vsize = size;
 	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
-	struct writer_input in = {.raw = raw, .size = size, .target = t, .version = recipe_version(r), .workdir = workdir};
+	struct writer_input in = {.raw = raw, .size = size, .target = t, .artifact = ta, .version = recipe_version(r),
+				  .workdir = workdir};
 	double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(t), a->file, w->name);
 	int rc = w->write(&in, tmp);
 	if (rc == 0)
-		rc = w->check(tmp, size, t);
+		rc = w->check(tmp, size, ta);
 	if (rc == 0)
 		rc = fs_sha256_file(tmp, a->sha256, &a->size);
 	if (rc == 0 && rename(tmp, a->path) < 0)
@@ -230,9 +232,12 @@ static int load_targets(const struct recipe *r, const struct build_opts *o, stru
 	for (size_t i = 0; i < n; i++) {
 		if (target_find(o->datadir, names[i], &ts[i]) < 0)
 			goto fail;
-		if (!writer_find(target_writer(ts[i]))) {
-			err_input("target '%s': writer '%s' is not known to this qvsa", names[i], target_writer(ts[i]));
-			goto fail;
+		for (size_t j = 0; j < target_n_artifacts(ts[i]); j++) {
+			const char *w = target_artifact_at(ts[i], j)->writer;
+			if (!writer_find(w)) {
+				err_input("target '%s': writer '%s' is not known to this qvsa", names[i], w);
+				goto fail;
+			}
 		}
 		if (strcmp(target_firmware(ts[i]), "bios") != 0) {
 			err_input("target '%s': firmware '%s' is not supported by this qvsa yet", names[i],
@@ -352,13 +357,16 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 		if (want != size && truncate(raw, (off_t)want) < 0)
 			return err_errno(errno, "growing '%s'", raw);
 		size = want;
-		t0 = now_monotonic();
-		struct build_artifact *a = &res->artifacts[res->n_artifacts];
-		rc = write_artifact(r, raw, size, members[i], res->out_dir, workdir, a);
-		res->n_artifacts++;
-		res->t_write += now_monotonic() - t0;
-		if (rc < 0 || check_interrupted() < 0)
-			return -1;
+		for (size_t j = 0; j < target_n_artifacts(members[i]); j++) {
+			t0 = now_monotonic();
+			struct build_artifact *a = &res->artifacts[res->n_artifacts];
+			rc = write_artifact(r, raw, size, members[i], target_artifact_at(members[i], j), res->out_dir,
+					    workdir, a);
+			res->n_artifacts++;
+			res->t_write += now_monotonic() - t0;
+			if (rc < 0 || check_interrupted() < 0)
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -379,7 +387,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	struct modindex *mi = NULL;
 	char *workdir = NULL;
 	bool *done = calloc(nt, sizeof(*done));
-	ret->artifacts = calloc(nt, sizeof(*ret->artifacts));
+	ret->artifacts = calloc(nt * TARGET_MAX_ARTIFACTS, sizeof(*ret->artifacts));
 	ret->out_dir = xasprintf("%s/%s", o->out_dir, recipe_version(r));
 
 	const char *inputs[] = {recipe_path(r), NULL};

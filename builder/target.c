@@ -15,10 +15,8 @@
 struct target {
 	char *name;                    /* file's basename without .yaml */
 	char *description;             /* one line for humans */
-	char *writer;                  /* artifact writer name */
-	char *extension;               /* artifact file extension, no dot */
-	struct target_option *options; /* n_options writer options; strings owned */
-	size_t n_options;              /* entries in options */
+	struct target_artifact artifacts[TARGET_MAX_ARTIFACTS]; /* n_artifacts; strings owned */
+	size_t n_artifacts;            /* entries in artifacts, at least 1 once loaded */
 	const char *firmware;          /* static: "bios" | "uefi" */
 	uint64_t size_alignment;       /* bytes, a power of two >= 512 */
 	char **modules;                /* strv, never NULL */
@@ -33,17 +31,20 @@ void target_free(struct target *t)
 {
 	if (!t)
 		return;
-	for (size_t i = 0; i < t->n_options; i++) {
-		free((char *)t->options[i].key);
-		free((char *)t->options[i].value);
+	for (size_t a = 0; a < t->n_artifacts; a++) {
+		struct target_artifact *art = &t->artifacts[a];
+		for (size_t i = 0; i < art->n_options; i++) {
+			free((char *)art->options[i].key);
+			free((char *)art->options[i].value);
+		}
+		free((void *)art->options);
+		free((char *)art->writer);
+		free((char *)art->extension);
 	}
-	free(t->options);
 	cleanup_strvp(&t->modules);
 	cleanup_strvp(&t->datasources);
 	free(t->name);
 	free(t->description);
-	free(t->writer);
-	free(t->extension);
 	free(t->disk_controller);
 	free(t);
 }
@@ -73,32 +74,68 @@ static int get_word(const struct yamltree *n, const char *path, bool (*valid)(co
 	return 0;
 }
 
-static int parse_artifact(struct target *t, const struct yamltree *a)
+static int parse_one_artifact(struct target_artifact *art, const struct yamltree *a, const char *where)
 {
 	static const char *const keys[] = { "writer", "extension", "options", NULL };
 	const struct yamltree *n, *opts;
+	char *writer = NULL, *extension = NULL;
+	_cleanup_free_ char *wpath = xasprintf("%s.writer", where), *epath = xasprintf("%s.extension", where);
 
-	if (yamltree_expect(a, YAMLTREE_MAPPING, "artifact") < 0 || yamltree_check_keys(a, "artifact", keys) < 0 ||
-	    yamltree_require(a, "artifact", "writer", &n) < 0 ||
-	    get_word(n, "artifact.writer", is_module, "a writer name ([a-z0-9_-]+)", &t->writer) < 0 ||
-	    yamltree_require(a, "artifact", "extension", &n) < 0 ||
-	    get_word(n, "artifact.extension", is_extension, "an extension without the dot ([a-z0-9]+)", &t->extension) < 0)
+	if (yamltree_expect(a, YAMLTREE_MAPPING, where) < 0 || yamltree_check_keys(a, where, keys) < 0 ||
+	    yamltree_require(a, where, "writer", &n) < 0 ||
+	    get_word(n, wpath, is_module, "a writer name ([a-z0-9_-]+)", &writer) < 0)
 		return -1;
-	if (!(opts = yamltree_get(a, "options")))
+	art->writer = writer;
+	if (yamltree_require(a, where, "extension", &n) < 0 ||
+	    get_word(n, epath, is_extension, "an extension without the dot ([a-z0-9]+)", &extension) < 0)
+		return -1;
+	art->extension = extension;
+	struct target_option *options = NULL;
+	if (!(opts = yamltree_get(a, "options"))) {
+		art->options = calloc(1, sizeof(*art->options));
+		if (!art->options)
+			abort();
 		return 0;
-	if (yamltree_expect(opts, YAMLTREE_MAPPING, "artifact.options") < 0)
+	}
+	_cleanup_free_ char *opath = xasprintf("%s.options", where);
+	if (yamltree_expect(opts, YAMLTREE_MAPPING, opath) < 0)
 		return -1;
-	t->options = calloc(yamltree_count(opts) + 1, sizeof(*t->options));
-	if (!t->options)
+	options = calloc(yamltree_count(opts) + 1, sizeof(*options));
+	if (!options)
 		abort();
+	art->options = options;
 	for (size_t i = 0; i < yamltree_count(opts); i++) {
 		const char *key = yamltree_text(yamltree_key(opts, i)), *value;
-		_cleanup_free_ char *path = xasprintf("artifact.options.%s", key);
+		_cleanup_free_ char *path = xasprintf("%s.options.%s", where, key);
 		if (yamltree_string(yamltree_value(opts, i), path, &value) < 0)
 			return -1;
-		t->options[i].key = xstrdup(key);
-		t->options[i].value = xstrdup(value);
-		t->n_options = i + 1;
+		options[i].key = xstrdup(key);
+		options[i].value = xstrdup(value);
+		art->n_options = i + 1;
+	}
+	return 0;
+}
+
+/* artifact: one mapping, or a list of them (a target shipping several files, e.g. aws). */
+static int parse_artifact(struct target *t, const struct yamltree *a)
+{
+	if (yamltree_kind(a) != YAMLTREE_SEQUENCE) {
+		t->n_artifacts = 1;
+		return parse_one_artifact(&t->artifacts[0], a, "artifact");
+	}
+	size_t n = yamltree_count(a);
+	if (n == 0 || n > TARGET_MAX_ARTIFACTS)
+		return yamltree_error(a, "expected 1 to %d artifacts for 'artifact', got %zu", TARGET_MAX_ARTIFACTS, n);
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_free_ char *where = xasprintf("artifact[%zu]", i);
+		t->n_artifacts = i + 1;
+		if (parse_one_artifact(&t->artifacts[i], yamltree_item(a, i), where) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(t->artifacts[j].extension, t->artifacts[i].extension) == 0)
+				return yamltree_error(yamltree_item(a, i),
+						      "duplicate extension '%s' in 'artifact' (each file needs its own)",
+						      t->artifacts[i].extension);
 	}
 	return 0;
 }
@@ -192,9 +229,7 @@ int target_load(const char *path, struct target **ret)
 		return -1;
 	if (!t->modules)
 		t->modules = calloc(1, sizeof(*t->modules));
-	if (!t->options)
-		t->options = calloc(1, sizeof(*t->options));
-	if (!t->modules || !t->options)
+	if (!t->modules)
 		abort();
 	*ret = TAKE_PTR(t);
 	return 0;
@@ -259,21 +294,31 @@ int target_find(const char *datadir, const char *name, struct target **ret)
 
 const char *target_name(const struct target *t) { return t->name; }
 const char *target_description(const struct target *t) { return t->description; }
-const char *target_writer(const struct target *t) { return t->writer; }
-const char *target_extension(const struct target *t) { return t->extension; }
-size_t target_n_options(const struct target *t) { return t->n_options; }
+const char *target_writer(const struct target *t) { return t->artifacts[0].writer; }
+const char *target_extension(const struct target *t) { return t->artifacts[0].extension; }
+size_t target_n_options(const struct target *t) { return t->artifacts[0].n_options; }
+size_t target_n_artifacts(const struct target *t) { return t->n_artifacts; }
+const struct target_artifact *target_artifact_at(const struct target *t, size_t i)
+{
+	return i < t->n_artifacts ? &t->artifacts[i] : NULL;
+}
+
+const char *target_artifact_option(const struct target_artifact *a, const char *key)
+{
+	for (size_t i = 0; i < a->n_options; i++)
+		if (strcmp(a->options[i].key, key) == 0)
+			return a->options[i].value;
+	return NULL;
+}
 
 const struct target_option *target_option_at(const struct target *t, size_t i)
 {
-	return i < t->n_options ? &t->options[i] : NULL;
+	return i < t->artifacts[0].n_options ? &t->artifacts[0].options[i] : NULL;
 }
 
 const char *target_option(const struct target *t, const char *key)
 {
-	for (size_t i = 0; i < t->n_options; i++)
-		if (strcmp(t->options[i].key, key) == 0)
-			return t->options[i].value;
-	return NULL;
+	return target_artifact_option(&t->artifacts[0], key);
 }
 
 const char *target_firmware(const struct target *t) { return t->firmware; }

@@ -15,6 +15,16 @@ struct target_option {
 	const char *value; /* owned by the target */
 };
 
+/* One file a target ships (most ship one; aws ships a VMDK and a raw disk). */
+struct target_artifact {
+	const char *writer;                  /* writer name, e.g. "qcow2"; owned by the target */
+	const char *extension;               /* file extension without the dot; owned by the target */
+	const struct target_option *options; /* n_options writer options; owned by the target */
+	size_t n_options;                    /* entries in options */
+};
+
+#define TARGET_MAX_ARTIFACTS 4
+
 /* Load targets/NAME.yaml from datadir. Unknown name: ERR_INPUT naming the
  * closest existing target. Bad file: ERR_INPUT with file:line:column. */
 int target_find(const char *datadir, const char *name, struct target **ret);
@@ -26,6 +36,12 @@ int target_list(const char *datadir, char ***ret_names);
 
 const char *target_name(const struct target *t);
 const char *target_description(const struct target *t);
+/* Artifacts in order; the first is the one verification boots. */
+size_t target_n_artifacts(const struct target *t);
+const struct target_artifact *target_artifact_at(const struct target *t, size_t i);
+/* Value of an artifact's writer option, or NULL. */
+const char *target_artifact_option(const struct target_artifact *a, const char *key);
+/* The first artifact's writer, extension and options (shorthands). */
 const char *target_writer(const struct target *t);    /* writer name, e.g. "qcow2" */
 const char *target_extension(const struct target *t); /* artifact extension, e.g. "qcow2" */
 size_t target_n_options(const struct target *t);

@@ -7,12 +7,14 @@
 #include <stdint.h>
 
 struct target;
+struct target_artifact;
 
 /* What a writer is given. */
 struct writer_input {
 	const char *raw;             /* assembled raw disk (read only) */
 	uint64_t size;               /* its size in bytes, already aligned for the target */
-	const struct target *target; /* options, name */
+	const struct target *target; /* the target (name, firmware, devices) */
+	const struct target_artifact *artifact; /* this file's writer options */
 	const char *version;         /* "qVSA-X.Y" (for descriptors such as OVF) */
 	const char *workdir;         /* scratch folder the writer may use */
 };
@@ -25,7 +27,7 @@ struct writer_ops {
 	int (*write)(const struct writer_input *in, const char *out);
 	/* Check a finished artifact against the format's and the target's rules
 	 * (virtual size, structure); independent of how it was written. */
-	int (*check)(const char *artifact, uint64_t expect_size, const struct target *t);
+	int (*check)(const char *path, uint64_t expect_size, const struct target_artifact *a);
 };
 
 /* The writer called name, or NULL. */

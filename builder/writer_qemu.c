@@ -12,8 +12,8 @@
 
 static int qcow2_write(const struct writer_input *in, const char *out)
 {
-	const char *compat = target_option(in->target, "compat");
-	const char *compress = target_option(in->target, "compress");
+	const char *compat = target_artifact_option(in->artifact, "compat");
+	const char *compress = target_artifact_option(in->artifact, "compress");
 	_cleanup_free_ char *opts = xasprintf("compat=%s", compat ? compat : "1.1");
 	bool c = compress && (strcmp(compress, "true") == 0 || strcmp(compress, "yes") == 0);
 	const char *argv[16];
@@ -39,11 +39,11 @@ static int qcow2_write(const struct writer_input *in, const char *out)
 	return 0;
 }
 
-static int qcow2_check(const char *artifact, uint64_t expect_size, const struct target *t)
+static int qcow2_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
 {
 	if (writer_qemu_img_check(artifact, "qcow2", expect_size) < 0)
 		return -1;
-	const char *compat = target_option(t, "compat");
+	const char *compat = target_artifact_option(a, "compat");
 	const char *info[] = {"qemu-img", "info", "--output=json", artifact, NULL};
 	_cleanup_free_ char *out = NULL;
 	if (proc_run(info, NULL, &out) < 0)
@@ -66,9 +66,9 @@ static int raw_write(const struct writer_input *in, const char *out)
 	return fs_copy_file(in->raw, out, 0644);
 }
 
-static int raw_check(const char *artifact, uint64_t expect_size, const struct target *t)
+static int raw_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
 {
-	(void)t;
+	(void)a;
 	return writer_qemu_img_check(artifact, "raw", expect_size);
 }
 
