@@ -28,10 +28,42 @@ static int write_boot_code(const char *raw, const char *bin)
 	return 0;
 }
 
+/* BIOS: one bootable partition, MBR or GPT (then marked legacy-BIOS-bootable for gptmbr.bin). */
+static int partition_bios(guestfs_h *g, const struct assemble_params *p, const char *what)
+{
+	bool gpt = strcmp(p->partition_table, "gpt") == 0;
+	log_phase_status("partitioning (%s)", p->partition_table);
+	if (guestfs_part_disk(g, "/dev/sda", gpt ? "gpt" : "msdos") < 0)
+		return gfs_fail(g, what);
+	if (gpt) {
+		/* Legacy BIOS bootable: gptmbr.bin boots the partition carrying this attribute (bit 2). */
+		if (guestfs_part_set_gpt_attributes(g, "/dev/sda", 1, 1ULL << 2) < 0)
+			return gfs_fail(g, what);
+	} else if (guestfs_part_set_bootable(g, "/dev/sda", 1, 1) < 0) {
+		return gfs_fail(g, what);
+	}
+	return 0;
+}
+
+/* UEFI: GPT with an EFI system partition (FAT) first and the root filesystem after it. */
+static int partition_uefi(guestfs_h *g, const char *what)
+{
+	const int64_t start = 2048, esp_end = start + ASSEMBLE_ESP_MIB * 2048 - 1;
+	log_phase_status("partitioning (gpt, EFI system partition)");
+	if (guestfs_part_init(g, "/dev/sda", "gpt") < 0 || guestfs_part_add(g, "/dev/sda", "p", start, esp_end) < 0 ||
+	    guestfs_part_add(g, "/dev/sda", "p", esp_end + 1, -2048) < 0 ||
+	    guestfs_part_set_gpt_type(g, "/dev/sda", 1, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") < 0 ||
+	    guestfs_part_set_name(g, "/dev/sda", 1, "EFI system partition") < 0 ||
+	    guestfs_mkfs_opts(g, "vfat", "/dev/sda1", GUESTFS_MKFS_OPTS_LABEL, "ESP", -1) < 0)
+		return gfs_fail(g, what);
+	return 0;
+}
+
 int assemble_disk(const struct assemble_params *p)
 {
 	const char *what = p->raw_path;
 	bool gpt = strcmp(p->partition_table, "gpt") == 0;
+	bool uefi = strcmp(p->firmware, "uefi") == 0;
 
 	_cleanup_close_ int fd = open(p->raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0 || ftruncate(fd, (off_t)p->size) < 0)
@@ -47,36 +79,38 @@ int assemble_disk(const struct assemble_params *p)
 	if (guestfs_launch(g) < 0)
 		return gfs_fail(g, what);
 
-	log_phase_status("partitioning (%s)", p->partition_table);
-	if (guestfs_part_disk(g, "/dev/sda", gpt ? "gpt" : "msdos") < 0)
-		return gfs_fail(g, what);
-	if (gpt) {
-		/* Legacy BIOS bootable: gptmbr.bin boots the partition carrying this attribute (bit 2). */
-		if (guestfs_part_set_gpt_attributes(g, "/dev/sda", 1, 1ULL << 2) < 0)
-			return gfs_fail(g, what);
-	} else if (guestfs_part_set_bootable(g, "/dev/sda", 1, 1) < 0) {
-		return gfs_fail(g, what);
-	}
+	if (uefi ? partition_uefi(g, what) < 0 : partition_bios(g, p, what) < 0)
+		return -1;
+	const char *root = uefi ? "/dev/sda2" : "/dev/sda1";
 
 	log_phase_status("making %s", p->filesystem);
 	/* syslinux cannot read ext4's 64bit and metadata_csum features. */
-	if (guestfs_mkfs_opts(g, p->filesystem, "/dev/sda1", GUESTFS_MKFS_OPTS_FEATURES, "^64bit,^metadata_csum",
+	if (guestfs_mkfs_opts(g, p->filesystem, root, GUESTFS_MKFS_OPTS_FEATURES, "^64bit,^metadata_csum",
 			      GUESTFS_MKFS_OPTS_LABEL, p->label, -1) < 0)
 		return gfs_fail(g, what);
-	if (guestfs_set_uuid(g, "/dev/sda1", p->fs_uuid) < 0)
+	if (guestfs_set_uuid(g, root, p->fs_uuid) < 0)
 		return gfs_fail(g, what);
-	if (guestfs_mount(g, "/dev/sda1", "/") < 0)
+	if (guestfs_mount(g, root, "/") < 0)
 		return gfs_fail(g, what);
 
 	log_phase_status("copying the root filesystem");
 	if (guestfs_tar_in_opts(g, p->rootfs_tar, "/", -1) < 0)
 		return gfs_fail(g, what);
 
-	log_phase_status("installing extlinux");
-	if (guestfs_extlinux(g, p->bootloader_dir) < 0)
-		return gfs_fail(g, what);
+	if (uefi) {
+		log_phase_status("filling the EFI system partition");
+		if (guestfs_mkdir_p(g, "/boot/efi") < 0 || guestfs_mount(g, "/dev/sda1", "/boot/efi") < 0 ||
+		    guestfs_tar_in_opts(g, p->esp_tar, "/boot/efi", -1) < 0)
+			return gfs_fail(g, what);
+	} else {
+		log_phase_status("installing extlinux");
+		if (guestfs_extlinux(g, p->bootloader_dir) < 0)
+			return gfs_fail(g, what);
+	}
 	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
 		return gfs_fail(g, what);
+	if (uefi)
+		return 0;
 
 	_cleanup_free_ char *bin = xasprintf("%s/%s", p->syslinux_dir, gpt ? "gptmbr.bin" : "mbr.bin");
 	return write_boot_code(p->raw_path, bin);

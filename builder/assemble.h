@@ -16,7 +16,12 @@ struct assemble_params {
 	const char *rootfs_tar;      /* tar extracted at the root filesystem's top */
 	const char *bootloader_dir;  /* where extlinux is installed, e.g. "/boot/extlinux" */
 	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
+	const char *firmware;        /* "bios": extlinux + MBR code; "uefi": GPT, EFI system partition */
+	const char *esp_tar;         /* uefi: tar extracted onto the EFI system partition */
 };
+
+/* Size of the EFI system partition on UEFI disks. */
+#define ASSEMBLE_ESP_MIB 64
 
 int assemble_disk(const struct assemble_params *p);
 

@@ -17,6 +17,7 @@ struct base_ctx {
 	const char *root_uuid;        /* root filesystem UUID for the kernel command line */
 	const char *workdir;          /* scratch folder */
 	int64_t epoch;                /* mtime for every file */
+	const char *firmware;         /* "bios" | "uefi": which boot path to prepare */
 };
 
 /* Operations of one base kind. */
@@ -28,6 +29,9 @@ struct base_ops {
 					 * path below /boot in the image (the driver audit reads it) */
 	/* Write the base's files (userland, kernel, initramfs, bootloader config) into rootfs. */
 	int (*populate)(const struct base_ctx *ctx, struct pack *rootfs);
+	/* UEFI: write the EFI system partition's files (loader, kernel, initramfs)
+	 * into esp; called after populate. NULL if the base cannot boot UEFI. */
+	int (*populate_esp)(const struct base_ctx *ctx, struct pack *esp);
 };
 
 const struct base_ops *base_find(const char *name);

@@ -98,6 +98,12 @@ static int add_applets(struct pack *rootfs)
 	return 0;
 }
 
+/* The same kernel command line for both boot paths. */
+static char *kernel_cmdline(const struct base_ctx *ctx)
+{
+	return xasprintf("root=UUID=%s rw console=tty0 console=ttyS0,115200n8 loglevel=4 panic=10", ctx->root_uuid);
+}
+
 static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 {
 	if (check_static(BUSYBOX) < 0)
@@ -117,6 +123,9 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 	if (pack_file(rootfs, "/boot/vmlinuz", 0644, kernel_image(ctx->kernel)) < 0 ||
 	    pack_file(rootfs, "/boot/initrd.img", 0644, initrd) < 0)
 		return -1;
+	if (strcmp(ctx->firmware, "uefi") == 0)
+		return 0; /* the boot loader lives on the EFI system partition */
+	_cleanup_free_ char *cmdline = kernel_cmdline(ctx);
 	_cleanup_free_ char *conf = xasprintf("DEFAULT qvsa\n"
 					      "PROMPT 0\n"
 					      "TIMEOUT 0\n"
@@ -124,10 +133,29 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 					      "LABEL qvsa\n"
 					      "  LINUX /boot/vmlinuz\n"
 					      "  INITRD /boot/initrd.img\n"
-					      "  APPEND root=UUID=%s rw console=tty0 console=ttyS0,115200n8 "
-					      "loglevel=4 panic=10\n",
-					      ctx->root_uuid);
+					      "  APPEND %s\n",
+					      cmdline);
 	return pack_data(rootfs, "/boot/extlinux/extlinux.conf", 0644, conf, strlen(conf));
+}
+
+#define SYSTEMD_BOOT "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"
+
+/* systemd-boot as the removable-media loader (no NVRAM entry needed), with one entry. */
+static int tiny_populate_esp(const struct base_ctx *ctx, struct pack *esp)
+{
+	if (!fs_exists(SYSTEMD_BOOT))
+		return err_fail("UEFI boot loader '%s' is missing (install systemd-boot-efi)", SYSTEMD_BOOT);
+	_cleanup_free_ char *initrd = xasprintf("%s/initrd.img", ctx->workdir);
+	_cleanup_free_ char *cmdline = kernel_cmdline(ctx);
+	_cleanup_free_ char *entry = xasprintf("title qVSA\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n", cmdline);
+	static const char loader[] = "default qvsa.conf\ntimeout 0\nconsole-mode keep\n";
+	if (pack_file(esp, "/EFI/BOOT/BOOTX64.EFI", 0644, SYSTEMD_BOOT) < 0 ||
+	    pack_data(esp, "/loader/loader.conf", 0644, loader, strlen(loader)) < 0 ||
+	    pack_data(esp, "/loader/entries/qvsa.conf", 0644, entry, strlen(entry)) < 0 ||
+	    pack_file(esp, "/vmlinuz", 0644, kernel_image(ctx->kernel)) < 0 ||
+	    pack_file(esp, "/initrd.img", 0644, initrd) < 0)
+		return -1;
+	return 0;
 }
 
 static const char *const tiny_modules[] = {
@@ -143,6 +171,7 @@ static const struct base_ops base_tiny_ops = {
 	.bootloader_dir = "/boot/extlinux",
 	.initrd = "initrd.img",
 	.populate = tiny_populate,
+	.populate_esp = tiny_populate_esp,
 };
 
 static const struct base_ops *const bases[] = {&base_tiny_ops};

@@ -239,11 +239,6 @@ static int load_targets(const struct recipe *r, const struct build_opts *o, stru
 				goto fail;
 			}
 		}
-		if (strcmp(target_firmware(ts[i]), "bios") != 0) {
-			err_input("target '%s': firmware '%s' is not supported by this qvsa yet", names[i],
-				  target_firmware(ts[i]));
-			goto fail;
-		}
 	}
 	*ret = ts;
 	*ret_n = n;
@@ -266,8 +261,11 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	_cleanup_strv_ char **paths = NULL;
 	if (modindex_resolve(mi, mods, who, &paths) < 0)
 		return -1;
+	const char *fw = target_firmware(members[0]);
 	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
-			       .workdir = workdir, .epoch = st->epoch};
+			       .workdir = workdir, .epoch = st->epoch, .firmware = fw};
+	if (strcmp(fw, "uefi") == 0 && !base->populate_esp)
+		return err_input("target '%s': base '%s' cannot boot UEFI", target_name(members[0]), base->name);
 	struct pack *p = NULL;
 	if (pack_open(tar, PACK_TAR, st->epoch, &p) < 0)
 		return -1;
@@ -277,6 +275,17 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	}
 	if (pack_close(p) < 0)
 		return -1;
+	if (strcmp(fw, "uefi") == 0) {
+		_cleanup_free_ char *esp = xasprintf("%s/esp.tar", workdir);
+		if (pack_open(esp, PACK_TAR, st->epoch, &p) < 0)
+			return -1;
+		if (base->populate_esp(&ctx, p) < 0) {
+			pack_abort(p);
+			return -1;
+		}
+		if (pack_close(p) < 0)
+			return -1;
+	}
 	/* The driver audit, on the initramfs just made: no disk is assembled for a target it cannot boot. */
 	_cleanup_free_ char *initrd = xasprintf("%s/%s", workdir, base->initrd);
 	_cleanup_free_ char *ibuf = NULL;
@@ -328,12 +337,15 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 		return -1;
 
 	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", workdir);
+	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", workdir);
 	struct assemble_params ap = {
 		.raw_path = raw, .size = recipe_disk_size(r), .partition_table = recipe_disk_partition_table(r),
 		.filesystem = recipe_disk_filesystem(r), .label = recipe_disk_label(r), .fs_uuid = uuid,
 		.rootfs_tar = tar, .bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
+		.firmware = target_firmware(members[0]), .esp_tar = esp,
 	};
-	t0 = log_phase_begin("assemble", "%s disk, %s %s, one libguestfs launch", recipe_disk_partition_table(r),
+	t0 = log_phase_begin("assemble", "%s disk (%s), %s %s, one libguestfs launch",
+			     strcmp(ap.firmware, "uefi") == 0 ? "gpt" : recipe_disk_partition_table(r), ap.firmware,
 			     recipe_disk_filesystem(r), recipe_disk_label(r));
 	rc = assemble_disk(&ap);
 	res->t_assemble += log_phase_end("assemble", t0, rc == 0);
