@@ -29,7 +29,7 @@ AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
 DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
-	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf
+	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils
 
 .PHONY: all deps demo check unit integration install clean
 all: $(B)/qvsa $(AGENT)

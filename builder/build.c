@@ -127,9 +127,9 @@ static int add_layers(const struct recipe *r, const struct build_opts *o, const 
 }
 
 /* Write, check and hash one of a target's artifacts; fills *a. */
-static int write_artifact(const struct recipe *r, const char *raw, uint64_t size, const struct target *t,
-			  const struct target_artifact *ta, const char *outdir, const char *workdir,
-			  struct build_artifact *a)
+static int write_artifact(const struct recipe *r, const struct stamp *st, const char *raw, uint64_t size,
+			  const struct target *t, const struct target_artifact *ta, const char *outdir,
+			  const char *workdir, struct build_artifact *a)
 {
 	const struct writer_ops *w = writer_find(ta->writer);
 	a->target = xstrdup(target_name(t));
@@ -139,7 +139,7 @@ static int write_artifact(const struct recipe *r, const char *raw, uint64_t size
 	a->vsize = size;
 	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
 	struct writer_input in = {.raw = raw, .size = size, .target = t, .artifact = ta, .version = recipe_version(r),
-				  .workdir = workdir};
+				  .workdir = workdir, .epoch = st->epoch, .build_id = st->build_id, .name = a->file};
 	double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(t), a->file, w->name);
 	int rc = w->write(&in, tmp);
 	if (rc == 0)
@@ -372,8 +372,8 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 		for (size_t j = 0; j < target_n_artifacts(members[i]); j++) {
 			t0 = now_monotonic();
 			struct build_artifact *a = &res->artifacts[res->n_artifacts];
-			rc = write_artifact(r, raw, size, members[i], target_artifact_at(members[i], j), res->out_dir,
-					    workdir, a);
+			rc = write_artifact(r, &st, raw, size, members[i], target_artifact_at(members[i], j),
+					    res->out_dir, workdir, a);
 			res->n_artifacts++;
 			res->t_write += now_monotonic() - t0;
 			if (rc < 0 || check_interrupted() < 0)

@@ -54,7 +54,12 @@ static void target_freep(struct target **t) { target_free(*t); }
 static bool only(const char *s, const char *chars) { return s[0] && s[strspn(s, chars)] == 0; }
 static bool is_word(const char *s) { return only(s, "abcdefghijklmnopqrstuvwxyz0123456789-"); }
 static bool is_module(const char *s) { return only(s, "abcdefghijklmnopqrstuvwxyz0123456789_-"); }
-static bool is_extension(const char *s) { return only(s, "abcdefghijklmnopqrstuvwxyz0123456789"); }
+/* [a-z0-9]+ parts joined by single dots: "qcow2", "tar.gz". */
+static bool is_extension(const char *s)
+{
+	return only(s, "abcdefghijklmnopqrstuvwxyz0123456789.") && s[0] != '.' && s[strlen(s) - 1] != '.' &&
+	       !strstr(s, "..");
+}
 static bool is_datasource(const char *s)
 {
 	return only(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
@@ -87,7 +92,7 @@ static int parse_one_artifact(struct target_artifact *art, const struct yamltree
 		return -1;
 	art->writer = writer;
 	if (yamltree_require(a, where, "extension", &n) < 0 ||
-	    get_word(n, epath, is_extension, "an extension without the dot ([a-z0-9]+)", &extension) < 0)
+	    get_word(n, epath, is_extension, "an extension without the leading dot ([a-z0-9]+ parts joined by dots)", &extension) < 0)
 		return -1;
 	art->extension = extension;
 	struct target_option *options = NULL;

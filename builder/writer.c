@@ -11,10 +11,20 @@
 
 extern const struct writer_ops writer_qcow2_ops;
 extern const struct writer_ops writer_raw_ops;
+extern const struct writer_ops writer_vmdk_ops;
+extern const struct writer_ops writer_ova_ops;
+extern const struct writer_ops writer_vhd_ops;
+extern const struct writer_ops writer_vhdx_ops;
+extern const struct writer_ops writer_gce_ops;
 
 static const struct writer_ops *const writers[] = {
 	&writer_qcow2_ops,
 	&writer_raw_ops,
+	&writer_vmdk_ops,
+	&writer_ova_ops,
+	&writer_vhd_ops,
+	&writer_vhdx_ops,
+	&writer_gce_ops,
 };
 
 const struct writer_ops *writer_find(const char *name)

@@ -4,6 +4,7 @@
 #ifndef QVSA_WRITER_H
 #define QVSA_WRITER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct target;
@@ -17,6 +18,12 @@ struct writer_input {
 	const struct target_artifact *artifact; /* this file's writer options */
 	const char *version;         /* "qVSA-X.Y" (for descriptors such as OVF) */
 	const char *workdir;         /* scratch folder the writer may use */
+	int64_t epoch;               /* SOURCE_DATE_EPOCH: the only time an artifact may carry (archive mtimes,
+					VHD footer); 0 when unset */
+	const char *build_id;        /* identity derived from the build's inputs: seeds the ids some formats
+					need (VMDK CID, VHD/VHDX GUIDs); may be NULL */
+	const char *name;            /* final file name, e.g. "qVSA-1.0-vmware.ova", for names inside the
+					artifact (OVA members, VMDK extent); NULL: VERSION-TARGET.EXTENSION */
 };
 
 /* Operations of one artifact format. */
@@ -28,6 +35,9 @@ struct writer_ops {
 	/* Check a finished artifact against the format's and the target's rules
 	 * (virtual size, structure); independent of how it was written. */
 	int (*check)(const char *path, uint64_t expect_size, const struct target_artifact *a);
+	/* Container formats only (OVA, GCE tar.gz), else NULL: extract the bootable
+	 * disk (of disk_format) into dir; *ret_disk is its path, caller frees. */
+	int (*unpack)(const char *artifact, const char *dir, char **ret_disk);
 };
 
 /* The writer called name, or NULL. */
@@ -38,5 +48,14 @@ const char *const *writer_names(void);
 /* Shared by writers that use qemu-img: virtual size and format as qemu-img
  * reports them; records an error naming the artifact if they differ. */
 int writer_qemu_img_check(const char *artifact, const char *format, uint64_t expect_size);
+
+/* Shared by the vmdk and ova writers (writer_vmdk.c). Write in->raw as a
+ * stream-optimized VMDK to out whose embedded extent is called extent_name;
+ * its CID derives from in->build_id, extent_name and the size. */
+int writer_vmdk_stream(const struct writer_input *in, const char *out, const char *extent_name);
+/* Check a VMDK's first len bytes (enough to hold its embedded descriptor):
+ * sparse header, stream-optimized, capacity expect_size. what prefixes error
+ * messages, e.g. "artifact 'x.ova': member 'x-disk1.vmdk'". */
+int writer_vmdk_check_head(const void *head, size_t len, uint64_t expect_size, const char *what);
 
 #endif

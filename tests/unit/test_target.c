@@ -167,7 +167,7 @@ Test(target, bad_files)
 	expect_error("options-sequence.yaml", "6:12: expected a mapping for 'artifact.options', got a sequence");
 	expect_error("option-value.yaml", "7:13: expected a string for 'artifact.options.compat', got a mapping");
 	expect_error("datasources-empty.yaml", "4:14: expected at least one entry for 'datasources'");
-	expect_error("extension.yaml", "3:36: expected an extension without the dot ([a-z0-9]+) for "
+	expect_error("extension.yaml", "3:36: expected an extension without the leading dot ([a-z0-9]+ parts joined by dots) for "
 				       "'artifact.extension', got '.img'");
 	expect_error("module.yaml", "4:23: expected a module name ([a-z0-9_-]+) for 'modules[1]', got 'virtio blk'");
 	expect_error("duplicate-key.yaml", "3:1: duplicate key 'description' (first at line 2, column 1)");

@@ -1,0 +1,225 @@
+/* VHD (Microsoft Virtual Hard Disk, "vpc" to QEMU): fixed for Azure, dynamic
+ * for Xen. qemu-img writes the format (force_size=on keeps the virtual size
+ * exact instead of rounding it to CHS geometry); qvsa then replaces the two
+ * fields qemu-img takes from the clock and the random generator (footer
+ * timestamp and unique id) and recomputes the footer checksum. The check
+ * reads the 512-byte footer (and a dynamic disk's header) itself. */
+#include "writer.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "proc.h"
+#include "target.h"
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/sha.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define FOOTER_SIZE 512
+#define DYN_HEADER_SIZE 1024
+#define MIB (1024 * 1024)
+#define DYN_BLOCK (2 * MIB)            /* block size of a dynamic disk (qemu-img's, and the spec's default) */
+#define VHD_EPOCH 946684800            /* 2000-01-01T00:00:00Z: VHD timestamps count from here */
+#define DISK_FIXED 2
+#define DISK_DYNAMIC 3
+
+/* Footer field offsets (all big-endian). */
+enum {
+	F_COOKIE = 0,       /* "conectix" */
+	F_DATA_OFFSET = 16, /* dynamic header offset; all ones for fixed disks */
+	F_TIMESTAMP = 24,   /* seconds since VHD_EPOCH */
+	F_ORIG_SIZE = 40,
+	F_CUR_SIZE = 48,    /* virtual size in bytes */
+	F_DISK_TYPE = 60,
+	F_CHECKSUM = 64,
+	F_UUID = 68,
+};
+/* Dynamic disk header field offsets. */
+enum {
+	H_COOKIE = 0,         /* "cxsparse" */
+	H_TABLE_OFFSET = 16,  /* the BAT */
+	H_MAX_ENTRIES = 28,
+	H_BLOCK_SIZE = 32,
+	H_CHECKSUM = 36,
+};
+
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
+static void put_be32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* One's complement of the byte sum, the checksum field itself excluded. */
+static uint32_t vhd_checksum(const uint8_t *p, size_t len, size_t field)
+{
+	uint32_t sum = 0;
+	for (size_t i = 0; i < len; i++)
+		if (i < field || i >= field + 4)
+			sum += p[i];
+	return ~sum;
+}
+
+/* "fixed" or "dynamic" from the option subformat (default fixed: what Azure needs). */
+static int subformat(const struct target_artifact *a, const char *what, int *ret_type)
+{
+	const char *s = target_artifact_option(a, "subformat");
+	if (!s || strcmp(s, "fixed") == 0)
+		*ret_type = DISK_FIXED;
+	else if (strcmp(s, "dynamic") == 0)
+		*ret_type = DISK_DYNAMIC;
+	else
+		return err_input("%s: option subformat '%s': expected fixed or dynamic", what, s);
+	return 0;
+}
+
+/* The unique id: derived from the build's identity, the file's name and size (same inputs, same id). */
+static void derive_uuid(const struct writer_input *in, uint8_t uuid[16])
+{
+	_cleanup_free_ char *name = in->name ? xstrdup(in->name)
+					     : xasprintf("%s-%s.%s", in->version, target_name(in->target),
+							 in->artifact->extension);
+	_cleanup_free_ char *seed = xasprintf("qvsa vhd uuid\n%s\n%s\n%" PRIu64, in->build_id ? in->build_id : "",
+					      name, in->size);
+	uint8_t md[SHA256_DIGEST_LENGTH];
+	SHA256((const uint8_t *)seed, strlen(seed), md);
+	memcpy(uuid, md, 16);
+	uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x80); /* RFC 9562 version 8: derived, not random */
+	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
+}
+
+/* Replace timestamp and id in the footer at off; recompute its checksum. */
+static int footer_patch(int fd, off_t off, const uint8_t uuid[16], uint32_t stamp, const char *path)
+{
+	uint8_t f[FOOTER_SIZE];
+	if (pread(fd, f, sizeof(f), off) != (ssize_t)sizeof(f) || memcmp(f + F_COOKIE, "conectix", 8) != 0)
+		return err_fail("artifact '%s': qemu-img wrote no VHD footer at %jd", path, (intmax_t)off);
+	put_be32(f + F_TIMESTAMP, stamp);
+	memcpy(f + F_UUID, uuid, 16);
+	put_be32(f + F_CHECKSUM, vhd_checksum(f, sizeof(f), F_CHECKSUM));
+	if (pwrite(fd, f, sizeof(f), off) != (ssize_t)sizeof(f))
+		return err_errno(errno, "artifact '%s': writing the VHD footer", path);
+	return 0;
+}
+
+static int vhd_write(const struct writer_input *in, const char *out)
+{
+	int type;
+	_cleanup_free_ char *what = xasprintf("writing '%s'", out);
+	if (subformat(in->artifact, what, &type) < 0)
+		return -1;
+	const char *opts = type == DISK_FIXED ? "subformat=fixed,force_size=on" : "subformat=dynamic,force_size=on";
+	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc", "-o", opts, in->raw, out, NULL};
+	if (proc_run(argv, NULL, NULL) < 0) {
+		err_prefix("%s", what);
+		return -1;
+	}
+	_cleanup_close_ int fd = open(out, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < FOOTER_SIZE)
+		return err_fail("artifact '%s': no VHD footer after qemu-img", out);
+	uint8_t uuid[16];
+	derive_uuid(in, uuid);
+	uint32_t stamp = in->epoch > VHD_EPOCH ? (uint32_t)(in->epoch - VHD_EPOCH) : 0;
+	if (footer_patch(fd, st.st_size - FOOTER_SIZE, uuid, stamp, out) < 0)
+		return -1;
+	/* A dynamic disk starts with a copy of its footer. */
+	if (type == DISK_DYNAMIC && footer_patch(fd, 0, uuid, stamp, out) < 0)
+		return -1;
+	if (fsync(fd) < 0)
+		return err_errno(errno, "artifact '%s'", out);
+	return 0;
+}
+
+static int check_dynamic(int fd, const char *artifact, const uint8_t *footer, uint64_t file_size, uint64_t vsize)
+{
+	uint8_t head[FOOTER_SIZE], h[DYN_HEADER_SIZE];
+	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head) || memcmp(head, footer, FOOTER_SIZE) != 0)
+		return err_fail("artifact '%s': the footer copy at the start of the dynamic VHD differs from its footer",
+				artifact);
+	uint64_t hoff = be64(footer + F_DATA_OFFSET);
+	if (hoff < FOOTER_SIZE || hoff > file_size - FOOTER_SIZE - DYN_HEADER_SIZE ||
+	    pread(fd, h, sizeof(h), (off_t)hoff) != (ssize_t)sizeof(h) || memcmp(h + H_COOKIE, "cxsparse", 8) != 0)
+		return err_fail("artifact '%s': no dynamic disk header (cxsparse) at %" PRIu64, artifact, hoff);
+	if (be32(h + H_CHECKSUM) != vhd_checksum(h, sizeof(h), H_CHECKSUM))
+		return err_fail("artifact '%s': dynamic disk header checksum is wrong", artifact);
+	uint32_t block = be32(h + H_BLOCK_SIZE), entries = be32(h + H_MAX_ENTRIES);
+	if (block != DYN_BLOCK)
+		return err_fail("artifact '%s': dynamic VHD block size %" PRIu32 ", expected %d", artifact, block, DYN_BLOCK);
+	uint64_t need = (vsize + DYN_BLOCK - 1) / DYN_BLOCK;
+	if (entries != need)
+		return err_fail("artifact '%s': dynamic VHD BAT has %" PRIu32 " entries, %" PRIu64
+				" blocks of 2 MiB cover the virtual size", artifact, entries, need);
+	uint64_t bat = be64(h + H_TABLE_OFFSET);
+	uint64_t bat_len = (uint64_t)entries * 4;
+	if (bat < FOOTER_SIZE + DYN_HEADER_SIZE || bat + bat_len > file_size - FOOTER_SIZE)
+		return err_fail("artifact '%s': dynamic VHD BAT at %" PRIu64 " lies outside the file", artifact, bat);
+	_cleanup_free_ uint8_t *t = malloc(bat_len ? bat_len : 1);
+	if (!t)
+		abort();
+	if (pread(fd, t, bat_len, (off_t)bat) != (ssize_t)bat_len)
+		return err_fail("artifact '%s': short dynamic VHD BAT", artifact);
+	/* Each allocated block: a sector bitmap (one sector for 2 MiB) then the data. */
+	for (uint32_t i = 0; i < entries; i++) {
+		uint32_t s = be32(t + 4 * i);
+		if (s != UINT32_MAX && (uint64_t)s * 512 + 512 + DYN_BLOCK > file_size - FOOTER_SIZE)
+			return err_fail("artifact '%s': dynamic VHD block %" PRIu32 " points past the end of the file",
+					artifact, i);
+	}
+	return 0;
+}
+
+static int vhd_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
+{
+	int type;
+	_cleanup_free_ char *what = xasprintf("artifact '%s'", artifact);
+	if (subformat(a, what, &type) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(artifact, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return err_errno(errno, "artifact '%s'", artifact);
+	uint64_t file_size = (uint64_t)st.st_size;
+	uint8_t f[FOOTER_SIZE];
+	if (file_size < FOOTER_SIZE ||
+	    pread(fd, f, sizeof(f), (off_t)(file_size - FOOTER_SIZE)) != (ssize_t)sizeof(f))
+		return err_fail("artifact '%s': too small for a VHD footer", artifact);
+	if (memcmp(f + F_COOKIE, "conectix", 8) != 0)
+		return err_fail("artifact '%s': no VHD footer (cookie 'conectix') in the last 512 bytes", artifact);
+	uint32_t sum = vhd_checksum(f, sizeof(f), F_CHECKSUM);
+	if (be32(f + F_CHECKSUM) != sum)
+		return err_fail("artifact '%s': VHD footer checksum is 0x%08" PRIx32 ", the footer sums to 0x%08" PRIx32,
+				artifact, be32(f + F_CHECKSUM), sum);
+	uint32_t dtype = be32(f + F_DISK_TYPE);
+	if (dtype != (uint32_t)type)
+		return err_fail("artifact '%s': VHD disk type %" PRIu32 ", expected %d (%s)", artifact, dtype, type,
+				type == DISK_FIXED ? "fixed" : "dynamic");
+	uint64_t vsize = be64(f + F_CUR_SIZE);
+	if (vsize != expect_size)
+		return err_fail("artifact '%s': VHD current size %" PRIu64 " bytes, expected %" PRIu64, artifact, vsize,
+				expect_size);
+	if (type == DISK_DYNAMIC)
+		return check_dynamic(fd, artifact, f, file_size, vsize);
+	if (be64(f + F_DATA_OFFSET) != UINT64_MAX)
+		return err_fail("artifact '%s': fixed VHD footer has a data offset", artifact);
+	if (file_size - FOOTER_SIZE != vsize)
+		return err_fail("artifact '%s': fixed VHD holds %" PRIu64 " bytes of data, its footer says %" PRIu64,
+				artifact, file_size - FOOTER_SIZE, vsize);
+	if (vsize % MIB != 0)
+		return err_fail("artifact '%s': fixed VHD virtual size %" PRIu64 " is not a whole number of MiB", artifact,
+				vsize);
+	return 0;
+}
+
+const struct writer_ops writer_vhd_ops = {
+	.name = "vhd",
+	.disk_format = "vpc",
+	.write = vhd_write,
+	.check = vhd_check,
+};
