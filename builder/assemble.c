@@ -29,89 +29,110 @@ static int write_boot_code(const char *raw, const char *bin)
 }
 
 /* BIOS: one bootable partition, MBR or GPT (then marked legacy-BIOS-bootable for gptmbr.bin). */
-static int partition_bios(guestfs_h *g, const struct assemble_params *p, const char *what)
+static int partition_bios(guestfs_h *g, const struct assemble_params *p, const char *dev, const char *what)
 {
 	bool gpt = strcmp(p->partition_table, "gpt") == 0;
-	log_phase_status("partitioning (%s)", p->partition_table);
-	if (guestfs_part_disk(g, "/dev/sda", gpt ? "gpt" : "msdos") < 0)
+	log_phase_status("%s: partitioning (%s)", what, p->partition_table);
+	if (guestfs_part_disk(g, dev, gpt ? "gpt" : "msdos") < 0)
 		return gfs_fail(g, what);
 	if (gpt) {
 		/* Legacy BIOS bootable: gptmbr.bin boots the partition carrying this attribute (bit 2). */
-		if (guestfs_part_set_gpt_attributes(g, "/dev/sda", 1, 1ULL << 2) < 0)
+		if (guestfs_part_set_gpt_attributes(g, dev, 1, 1ULL << 2) < 0)
 			return gfs_fail(g, what);
-	} else if (guestfs_part_set_bootable(g, "/dev/sda", 1, 1) < 0) {
+	} else if (guestfs_part_set_bootable(g, dev, 1, 1) < 0) {
 		return gfs_fail(g, what);
 	}
 	return 0;
 }
 
 /* UEFI: GPT with an EFI system partition (FAT) first and the root filesystem after it. */
-static int partition_uefi(guestfs_h *g, const char *what)
+static int partition_uefi(guestfs_h *g, const char *dev, const char *esp, const char *what)
 {
 	const int64_t start = 2048, esp_end = start + ASSEMBLE_ESP_MIB * 2048 - 1;
-	log_phase_status("partitioning (gpt, EFI system partition)");
-	if (guestfs_part_init(g, "/dev/sda", "gpt") < 0 || guestfs_part_add(g, "/dev/sda", "p", start, esp_end) < 0 ||
-	    guestfs_part_add(g, "/dev/sda", "p", esp_end + 1, -2048) < 0 ||
-	    guestfs_part_set_gpt_type(g, "/dev/sda", 1, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") < 0 ||
-	    guestfs_part_set_name(g, "/dev/sda", 1, "EFI system partition") < 0 ||
-	    guestfs_mkfs_opts(g, "vfat", "/dev/sda1", GUESTFS_MKFS_OPTS_LABEL, "ESP", -1) < 0)
+	log_phase_status("%s: partitioning (gpt, EFI system partition)", what);
+	if (guestfs_part_init(g, dev, "gpt") < 0 || guestfs_part_add(g, dev, "p", start, esp_end) < 0 ||
+	    guestfs_part_add(g, dev, "p", esp_end + 1, -2048) < 0 ||
+	    guestfs_part_set_gpt_type(g, dev, 1, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") < 0 ||
+	    guestfs_part_set_name(g, dev, 1, "EFI system partition") < 0 ||
+	    guestfs_mkfs_opts(g, "vfat", esp, GUESTFS_MKFS_OPTS_LABEL, "ESP", -1) < 0)
 		return gfs_fail(g, what);
 	return 0;
 }
 
-int assemble_disk(const struct assemble_params *p)
+/* Partition, format and fill one disk of a launched appliance (dev: "/dev/sdX"). */
+static int assemble_one(guestfs_h *g, const struct assemble_params *p, const char *dev)
 {
-	const char *what = p->raw_path;
-	bool gpt = strcmp(p->partition_table, "gpt") == 0;
+	const char *what = p->what ? p->what : p->raw_path;
 	bool uefi = strcmp(p->firmware, "uefi") == 0;
-
-	_cleanup_close_ int fd = open(p->raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || ftruncate(fd, (off_t)p->size) < 0)
-		return err_errno(errno, "creating disk '%s'", p->raw_path);
-	close(TAKE_FD(fd));
-
-	_cleanup_(gfs_close) guestfs_h *g = gfs_open(what);
-	if (!g)
+	_cleanup_free_ char *part1 = xasprintf("%s1", dev), *part2 = xasprintf("%s2", dev);
+	if (uefi ? partition_uefi(g, dev, part1, what) < 0 : partition_bios(g, p, dev, what) < 0)
 		return -1;
-	if (guestfs_add_drive_opts(g, p->raw_path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
-		return gfs_fail(g, what);
-	log_phase_status("starting the libguestfs appliance%s", image_force_tcg() ? " (TCG)" : "");
-	if (guestfs_launch(g) < 0)
-		return gfs_fail(g, what);
+	const char *root = uefi ? part2 : part1;
 
-	if (uefi ? partition_uefi(g, what) < 0 : partition_bios(g, p, what) < 0)
-		return -1;
-	const char *root = uefi ? "/dev/sda2" : "/dev/sda1";
-
-	log_phase_status("making %s", p->filesystem);
+	log_phase_status("%s: making %s", what, p->filesystem);
 	/* syslinux cannot read ext4's 64bit and metadata_csum features. */
 	if (guestfs_mkfs_opts(g, p->filesystem, root, GUESTFS_MKFS_OPTS_FEATURES, "^64bit,^metadata_csum",
 			      GUESTFS_MKFS_OPTS_LABEL, p->label, -1) < 0)
 		return gfs_fail(g, what);
-	if (guestfs_set_uuid(g, root, p->fs_uuid) < 0)
-		return gfs_fail(g, what);
-	if (guestfs_mount(g, root, "/") < 0)
+	if (guestfs_set_uuid(g, root, p->fs_uuid) < 0 || guestfs_mount(g, root, "/") < 0)
 		return gfs_fail(g, what);
 
-	log_phase_status("copying the root filesystem");
+	log_phase_status("%s: copying the root filesystem", what);
 	if (guestfs_tar_in_opts(g, p->rootfs_tar, "/", -1) < 0)
 		return gfs_fail(g, what);
-
 	if (uefi) {
-		log_phase_status("filling the EFI system partition");
-		if (guestfs_mkdir_p(g, "/boot/efi") < 0 || guestfs_mount(g, "/dev/sda1", "/boot/efi") < 0 ||
+		log_phase_status("%s: filling the EFI system partition", what);
+		if (guestfs_mkdir_p(g, "/boot/efi") < 0 || guestfs_mount(g, part1, "/boot/efi") < 0 ||
 		    guestfs_tar_in_opts(g, p->esp_tar, "/boot/efi", -1) < 0)
 			return gfs_fail(g, what);
 	} else {
-		log_phase_status("installing extlinux");
+		log_phase_status("%s: installing extlinux", what);
 		if (guestfs_extlinux(g, p->bootloader_dir) < 0)
 			return gfs_fail(g, what);
 	}
-	if (guestfs_umount_all(g) < 0 || guestfs_shutdown(g) < 0)
+	if (guestfs_umount_all(g) < 0)
 		return gfs_fail(g, what);
-	if (uefi)
-		return 0;
+	return 0;
+}
 
-	_cleanup_free_ char *bin = xasprintf("%s/%s", p->syslinux_dir, gpt ? "gptmbr.bin" : "mbr.bin");
-	return write_boot_code(p->raw_path, bin);
+int assemble_disks(const struct assemble_params *ps, size_t n)
+{
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		_cleanup_close_ int fd = open(ps[i].raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || ftruncate(fd, (off_t)ps[i].size) < 0)
+			return err_errno(errno, "creating disk '%s'", ps[i].raw_path);
+	}
+	const char *what = n == 1 && ps[0].what ? ps[0].what : "assembling disks";
+	_cleanup_(gfs_close) guestfs_h *g = gfs_open(what);
+	if (!g)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (guestfs_add_drive_opts(g, ps[i].raw_path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
+			return gfs_fail(g, ps[i].raw_path);
+	log_phase_status("starting the libguestfs appliance%s", image_force_tcg() ? " (TCG)" : "");
+	if (guestfs_launch(g) < 0)
+		return gfs_fail(g, what);
+	/* Devices come back in the order the drives were added. */
+	_cleanup_strv_ char **devs = guestfs_list_devices(g);
+	if (!devs)
+		return gfs_fail(g, what);
+	for (size_t i = 0; i < n; i++) {
+		if (!devs[i])
+			return err_fail("%s: libguestfs shows fewer devices than disks added", what);
+		if (assemble_one(g, &ps[i], devs[i]) < 0 || check_interrupted() < 0)
+			return -1;
+	}
+	if (guestfs_shutdown(g) < 0)
+		return gfs_fail(g, what);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(ps[i].firmware, "uefi") == 0)
+			continue;
+		bool gpt = strcmp(ps[i].partition_table, "gpt") == 0;
+		_cleanup_free_ char *bin = xasprintf("%s/%s", ps[i].syslinux_dir, gpt ? "gptmbr.bin" : "mbr.bin");
+		if (write_boot_code(ps[i].raw_path, bin) < 0)
+			return -1;
+	}
+	return 0;
 }

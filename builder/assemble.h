@@ -3,6 +3,7 @@
 #ifndef QVSA_ASSEMBLE_H
 #define QVSA_ASSEMBLE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The disk to make. */
@@ -18,11 +19,14 @@ struct assemble_params {
 	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
 	const char *firmware;        /* "bios": extlinux + MBR code; "uefi": GPT, EFI system partition */
 	const char *esp_tar;         /* uefi: tar extracted onto the EFI system partition */
+	const char *what;            /* names the disk in progress and errors (e.g. its targets) */
 };
 
 /* Size of the EFI system partition on UEFI disks. */
 #define ASSEMBLE_ESP_MIB 64
 
-int assemble_disk(const struct assemble_params *p);
+/* Assemble n disks in one libguestfs appliance launch (the launch is the
+ * expensive part; each disk then takes seconds). */
+int assemble_disks(const struct assemble_params *ps, size_t n);
 
 #endif

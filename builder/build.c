@@ -137,6 +137,7 @@ static int write_artifact(const struct recipe *r, const struct stamp *st, const 
 	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), ta->extension);
 	a->path = xasprintf("%s/%s", outdir, a->file);
 	a->vsize = size;
+	memcpy(a->build_id, st->build_id, sizeof(a->build_id));
 	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
 	struct writer_input in = {.raw = raw, .size = size, .target = t, .artifact = ta, .version = recipe_version(r),
 				  .workdir = workdir, .epoch = st->epoch, .build_id = st->build_id, .name = a->file};
@@ -180,8 +181,9 @@ static int write_manifest(const struct recipe *r, const struct stamp *st, struct
 		json_write_str(f, a->file);
 		fprintf(f, ", \"format\": ");
 		json_write_str(f, a->writer);
-		fprintf(f, ", \"size\": %" PRIu64 ", \"virtual_size\": %" PRIu64 ", \"sha256\": \"%s\"}", a->size,
-			a->vsize, a->sha256);
+		fprintf(f, ", \"build_id\": \"%s\", \"size\": %" PRIu64 ", \"virtual_size\": %" PRIu64
+			   ", \"sha256\": \"%s\"}",
+			a->build_id, a->size, a->vsize, a->sha256);
 	}
 	fprintf(f, "\n  ]\n}\n");
 	fclose(f);
@@ -298,82 +300,87 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	return 0;
 }
 
-/* Build the group of targets sharing key (all those in ts with done[i] == 0 and that key). */
-static int build_group(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
-		       const struct kernel *k, const struct modindex *mi, struct stamp *st_in, struct target **ts,
-		       size_t nt, bool *done, const char *key, const char *workdir, struct build_result *res)
+/* Targets that share one assembled disk, and that disk's inputs. */
+struct group {
+	struct target *members[32]; /* targets served by this disk (not owned) */
+	size_t nm;                  /* entries in members */
+	char *tnames;               /* "kvm openstack": stamped as TARGETS */
+	struct stamp st;            /* this disk's stamp (build id includes tnames) */
+	char uuid[37];              /* root filesystem UUID */
+	char *dir;                  /* scratch folder of this group */
+	char *tar, *esp, *raw;      /* root filesystem archive, ESP archive, assembled disk */
+};
+
+static void group_free(struct group *g)
 {
-	/* Members of this group. */
-	struct target *members[64];
-	size_t nm = 0;
-	_cleanup_free_ char *tnames = NULL;
+	free(g->tnames);
+	free(g->dir);
+	free(g->tar);
+	free(g->esp);
+	free(g->raw);
+}
+
+/* Collect the members of the group of ts[first] and prepare its archives. */
+static int group_prepare(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
+			 const struct kernel *k, const struct modindex *mi, const struct stamp *st_in,
+			 struct target **ts, size_t nt, size_t first, bool *done, const char *dir, struct group *g,
+			 struct build_result *res)
+{
+	_cleanup_free_ char *key = group_key(r, base, ts[first]);
 	size_t tlen = 0;
-	FILE *f = open_memstream(&tnames, &tlen);
-	for (size_t i = 0; i < nt && nm < ELEMENTSOF(members); i++) {
+	FILE *f = open_memstream(&g->tnames, &tlen);
+	for (size_t i = first; i < nt && g->nm < ELEMENTSOF(g->members); i++) {
 		_cleanup_free_ char *ki = group_key(r, base, ts[i]);
 		if (!done[i] && strcmp(ki, key) == 0) {
-			fprintf(f, "%s%s", nm ? " " : "", target_name(ts[i]));
-			members[nm++] = ts[i];
+			fprintf(f, "%s%s", g->nm ? " " : "", target_name(ts[i]));
+			g->members[g->nm++] = ts[i];
 			done[i] = true;
 		}
 	}
 	fclose(f);
-	struct stamp st = *st_in;
-	st.targets = tnames;
-	stamp_init(&st);
-	memcpy(res->build_id, st.build_id, sizeof(st.build_id));
-
-	char uuid[37];
-	_cleanup_free_ char *useed = xasprintf("%s rootfs", st.build_id);
-	uuid_from(useed, uuid);
-	_cleanup_free_ char *tar = xasprintf("%s/rootfs.tar", workdir);
+	g->st = *st_in;
+	g->st.targets = g->tnames;
+	stamp_init(&g->st);
+	_cleanup_free_ char *useed = xasprintf("%s rootfs", g->st.build_id);
+	uuid_from(useed, g->uuid);
+	g->dir = xstrdup(dir);
+	if (fs_mkdir_p(g->dir, 0700) < 0)
+		return -1;
+	g->tar = xasprintf("%s/rootfs.tar", g->dir);
+	g->esp = xasprintf("%s/esp.tar", g->dir);
+	g->raw = xasprintf("%s/disk.raw", g->dir);
 	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem for: %s", kernel_release(k),
-				    tnames);
-	int rc = prepare_rootfs(r, o, base, k, mi, &st, members, nm, uuid, workdir, tar);
+				    g->tnames);
+	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, g->members, g->nm, g->uuid, g->dir, g->tar);
 	res->t_prepare += log_phase_end("prepare", t0, rc == 0);
-	if (rc < 0)
-		return -1;
-	if (check_interrupted() < 0)
-		return -1;
+	return rc;
+}
 
-	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", workdir);
-	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", workdir);
-	struct assemble_params ap = {
-		.raw_path = raw, .size = recipe_disk_size(r), .partition_table = recipe_disk_partition_table(r),
-		.filesystem = recipe_disk_filesystem(r), .label = recipe_disk_label(r), .fs_uuid = uuid,
-		.rootfs_tar = tar, .bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
-		.firmware = target_firmware(members[0]), .esp_tar = esp,
-	};
-	t0 = log_phase_begin("assemble", "%s disk (%s), %s %s, one libguestfs launch",
-			     strcmp(ap.firmware, "uefi") == 0 ? "gpt" : recipe_disk_partition_table(r), ap.firmware,
-			     recipe_disk_filesystem(r), recipe_disk_label(r));
-	rc = assemble_disk(&ap);
-	res->t_assemble += log_phase_end("assemble", t0, rc == 0);
-	if (rc < 0 || check_interrupted() < 0)
-		return -1;
-
+/* Write every artifact of the group's targets from its assembled disk. */
+static int group_write(const struct recipe *r, struct group *g, struct build_result *res)
+{
 	/* Smallest alignment first: growing the raw disk only ever adds zeros at its end. */
-	for (size_t i = 0; i < nm; i++)
-		for (size_t j = i + 1; j < nm; j++)
-			if (target_size_alignment(members[j]) < target_size_alignment(members[i])) {
-				struct target *tmp = members[i];
-				members[i] = members[j];
-				members[j] = tmp;
+	for (size_t i = 0; i < g->nm; i++)
+		for (size_t j = i + 1; j < g->nm; j++)
+			if (target_size_alignment(g->members[j]) < target_size_alignment(g->members[i])) {
+				struct target *tmp = g->members[i];
+				g->members[i] = g->members[j];
+				g->members[j] = tmp;
 			}
 	if (fs_mkdir_p(res->out_dir, 0755) < 0)
 		return -1;
 	uint64_t size = recipe_disk_size(r);
-	for (size_t i = 0; i < nm; i++) {
-		uint64_t al = target_size_alignment(members[i]);
+	for (size_t i = 0; i < g->nm; i++) {
+		uint64_t al = target_size_alignment(g->members[i]);
 		uint64_t want = (size + al - 1) / al * al;
-		if (want != size && truncate(raw, (off_t)want) < 0)
-			return err_errno(errno, "growing '%s'", raw);
+		if (want != size && truncate(g->raw, (off_t)want) < 0)
+			return err_errno(errno, "growing '%s'", g->raw);
 		size = want;
-		for (size_t j = 0; j < target_n_artifacts(members[i]); j++) {
-			t0 = now_monotonic();
+		for (size_t j = 0; j < target_n_artifacts(g->members[i]); j++) {
+			double t0 = now_monotonic();
 			struct build_artifact *a = &res->artifacts[res->n_artifacts];
-			rc = write_artifact(r, &st, raw, size, members[i], target_artifact_at(members[i], j),
-					    res->out_dir, workdir, a);
+			int rc = write_artifact(r, &g->st, g->raw, size, g->members[i],
+						target_artifact_at(g->members[i], j), res->out_dir, g->dir, a);
 			res->n_artifacts++;
 			res->t_write += now_monotonic() - t0;
 			if (rc < 0 || check_interrupted() < 0)
@@ -381,6 +388,18 @@ static int build_group(const struct recipe *r, const struct build_opts *o, const
 		}
 	}
 	return 0;
+}
+
+/* "kvm vmware ...": every target of this build, for the build's own id. */
+static char *all_names(struct target **ts, size_t nt)
+{
+	char *s = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&s, &len);
+	for (size_t i = 0; i < nt; i++)
+		fprintf(f, "%s%s", i ? " " : "", target_name(ts[i]));
+	fclose(f);
+	return s;
 }
 
 int build_run(const struct recipe *r, const struct build_opts *o, struct build_result *ret)
@@ -399,17 +418,25 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	struct modindex *mi = NULL;
 	char *workdir = NULL;
 	bool *done = calloc(nt, sizeof(*done));
+	struct group *groups = calloc(nt, sizeof(*groups));
+	struct assemble_params *aps = calloc(nt, sizeof(*aps));
+	size_t ng = 0;
+	_cleanup_free_ char *names = all_names(ts, nt);
 	ret->artifacts = calloc(nt * TARGET_MAX_ARTIFACTS, sizeof(*ret->artifacts));
 	ret->out_dir = xasprintf("%s/%s", o->out_dir, recipe_version(r));
+	if (!done || !groups || !aps || !ret->artifacts)
+		abort();
 
 	const char *inputs[] = {recipe_path(r), NULL};
 	struct stamp st = {.appliance = recipe_name(r), .version = recipe_version(r),
-			   .recipe_sha256 = recipe_sha256(r)};
+			   .recipe_sha256 = recipe_sha256(r), .targets = names};
 	if (stamp_epoch(inputs, &st.epoch) < 0)
 		goto out;
 	if (kernel_fetch(o->cache_dir, recipe_kernel_package(r), &k) < 0)
 		goto out;
 	st.kernel = kernel_release(k);
+	stamp_init(&st);
+	memcpy(ret->build_id, st.build_id, sizeof(st.build_id));
 	const char *accel = NULL;
 	if (accel_resolve(o->accel, o->cache_dir, kernel_image(k), &accel) < 0)
 		goto out;
@@ -420,16 +447,41 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	if (!workdir)
 		goto out;
 
+	/* Every disk's inputs first (cheap, and a driver audit failure costs no assembly). */
 	for (size_t i = 0; i < nt; i++) {
 		if (done[i])
 			continue;
-		_cleanup_free_ char *key = group_key(r, base, ts[i]);
-		if (build_group(r, o, base, k, mi, &st, ts, nt, done, key, workdir, ret) < 0)
+		_cleanup_free_ char *dir = xasprintf("%s/disk%zu", workdir, ng);
+		struct group *g = &groups[ng++];
+		if (group_prepare(r, o, base, k, mi, &st, ts, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
 			goto out;
+		aps[ng - 1] = (struct assemble_params){
+			.raw_path = g->raw, .size = recipe_disk_size(r),
+			.partition_table = recipe_disk_partition_table(r), .filesystem = recipe_disk_filesystem(r),
+			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar,
+			.bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
+			.firmware = target_firmware(g->members[0]), .esp_tar = g->esp, .what = g->tnames,
+		};
 	}
+
+	/* All disks in one libguestfs appliance: its launch is the expensive part. */
+	double t0 = log_phase_begin("assemble", "%zu disk%s (%s %s), one libguestfs launch", ng, ng > 1 ? "s" : "",
+				    recipe_disk_filesystem(r), recipe_disk_label(r));
+	int arc = assemble_disks(aps, ng);
+	ret->t_assemble += log_phase_end("assemble", t0, arc == 0);
+	if (arc < 0 || check_interrupted() < 0)
+		goto out;
+
+	for (size_t i = 0; i < ng; i++)
+		if (group_write(r, &groups[i], ret) < 0)
+			goto out;
 	rc = write_manifest(r, &st, ret);
 out:
 	fs_tmpdir_release(workdir);
+	for (size_t i = 0; i < ng; i++)
+		group_free(&groups[i]);
+	free(groups);
+	free(aps);
 	modindex_free(mi);
 	kernel_free(k);
 	for (size_t i = 0; i < nt; i++)

@@ -26,6 +26,7 @@ struct build_artifact {
 	uint64_t size;      /* file size */
 	uint64_t vsize;     /* virtual disk size */
 	char sha256[65];    /* hex */
+	char build_id[17];  /* build id stamped in this artifact's disk */
 };
 
 /* What a build produced, with phase timings (seconds). */
@@ -34,7 +35,7 @@ struct build_result {
 	unsigned n_artifacts;             /* entries in artifacts */
 	char *out_dir;                    /* out_dir/<version> */
 	char *manifest;                   /* path of manifest.json */
-	char build_id[17];                /* from the stamp */
+	char build_id[17];                /* the whole build's id (all its targets) */
 	double t_prepare;                 /* kernel, modules, initramfs, root filesystem archive */
 	double t_assemble;                /* libguestfs */
 	double t_write;                   /* writers + checks + checksums */
