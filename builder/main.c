@@ -102,8 +102,11 @@ static int cmd_lint(struct cli *c)
 	for (char *const *t = recipe_targets(r); *t && rc == 0; t++) {
 		struct target *tg = NULL;
 		rc = target_find(dd, *t, &tg);
-		if (rc == 0 && !writer_find(target_writer(tg)))
-			rc = err_input("target '%s': writer '%s' is not known to this qvsa", *t, target_writer(tg));
+		for (size_t i = 0; rc == 0 && i < target_n_artifacts(tg); i++) {
+			const char *w = target_artifact_at(tg, i)->writer;
+			if (!writer_find(w))
+				rc = err_input("target '%s': writer '%s' is not known to this qvsa", *t, w);
+		}
 		target_free(tg);
 	}
 	if (rc == 0)
@@ -202,7 +205,12 @@ static int cmd_verify(struct cli *c)
 		struct recipe *r = NULL;
 		if (recipe_load(arg, &r) < 0)
 			return -1;
-		char *const *names = c->n_targets ? c->targets : recipe_targets(r);
+		_cleanup_strv_ char **all = NULL;
+		if (c->all && target_list(dd, &all) < 0) {
+			recipe_free(r);
+			return -1;
+		}
+		char *const *names = c->all ? all : c->n_targets ? c->targets : recipe_targets(r);
 		for (size_t i = 0; names[i] && nj < ELEMENTSOF(jobs) && rc == 0; i++) {
 			struct target *t = NULL;
 			if (target_find(dd, names[i], &t) < 0) {
@@ -222,6 +230,8 @@ static int cmd_verify(struct cli *c)
 		}
 		recipe_free(r);
 	} else {
+		if (c->all)
+			return err_input("--all goes with a recipe, not with one artifact ('%s')", arg);
 		if (!fs_exists(arg))
 			return err_input("artifact '%s': no such file", arg);
 		char *t = c->n_targets ? xstrdup(c->targets[0]) : target_from_filename(arg);
@@ -363,7 +373,7 @@ static int cmd_inspect(struct cli *c)
 static const struct command commands[] = {
 	{"build", cmd_build, "build RECIPE [--target T]... [--out DIR] [--accel A] [--json]",
 	 "assemble the disk, stamp it and write one artifact per target", 1, 1},
-	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--connect URI] [--accel A] [--json]",
+	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--all] [--connect URI] [--accel A] [--json]",
 	 "boot artifacts under libvirt and prove first-boot personalization", 1, 1},
 	{"inspect", cmd_inspect, "inspect ARTIFACT [--json]", "print the stamp read from inside an image", 1, 1},
 	{"lint", cmd_lint, "lint RECIPE", "validate a recipe (and its targets) only", 1, 1},
@@ -377,6 +387,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\noptions:\n"
 		   "  --target T       a target from 'qvsa targets' (repeatable; default: the recipe's)\n"
+		   "  --all            verify: every target qvsa knows (their artifacts must be built)\n"
 		   "  --out DIR        artifacts folder (default: out); artifacts land in DIR/qVSA-X.Y/\n"
 		   "  --accel A        auto (probe KVM, fall back to TCG), kvm or tcg (default: auto)\n"
 		   "  --connect URI    libvirt URI for verify (default: embedded QEMU driver, no daemon)\n"

@@ -43,8 +43,4 @@ struct verify_result {
 int verify_artifact(const char *artifact, const struct target *t, const struct verify_opts *o,
 		    struct verify_result *ret);
 
-/* QEMU's name for the disk format a writer produces ("vhd" -> "vpc"), or
- * NULL for an unknown writer. */
-const char *verify_disk_format(const char *writer);
-
 #endif

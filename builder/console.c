@@ -1,0 +1,268 @@
+#include "console.h"
+
+#include "cleanup.h"
+#include "err.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* A line longer than this is cut (status JSON lines fit well within it). */
+#define CONSOLE_ASSEMBLY_MAX 4096
+
+struct console {
+	int fd;                                       /* the followed log; -1 until it exists */
+	char cur[CONSOLE_ASSEMBLY_MAX + 1];            /* line being assembled, NUL-terminated */
+	size_t cur_len;                                /* bytes in cur */
+	int esc;                                       /* 0: text, 1: after ESC, 2: inside ESC [ ... */
+	char ring[CONSOLE_TAIL_LINES][CONSOLE_LINE_MAX + 1]; /* last complete non-empty lines */
+	unsigned next;                                 /* ring slot the next line goes to */
+	unsigned count;                                /* lines in ring (<= CONSOLE_TAIL_LINES) */
+	bool agent;                                    /* the agent's start marker was seen */
+	char *status;                                  /* JSON after the first status marker; owned; may be NULL */
+};
+
+struct console *console_new(void)
+{
+	struct console *c = calloc(1, sizeof(*c));
+	if (!c)
+		abort();
+	c->fd = -1;
+	return c;
+}
+
+void console_free(struct console *c)
+{
+	if (!c)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->status);
+	free(c);
+}
+
+static void check_markers(struct console *c, const char *line)
+{
+	if (!c->agent && strstr(line, CONSOLE_AGENT_MARKER))
+		c->agent = true;
+	const char *s;
+	if (!c->status && (s = strstr(line, CONSOLE_STATUS_MARKER))) {
+		s += strlen(CONSOLE_STATUS_MARKER);
+		while (*s == ' ')
+			s++;
+		size_t n = strlen(s);
+		while (n > 0 && s[n - 1] == ' ')
+			n--;
+		c->status = strndup(s, n);
+		if (!c->status)
+			abort();
+	}
+}
+
+static void end_line(struct console *c)
+{
+	c->cur[c->cur_len] = 0;
+	if (c->cur_len == 0)
+		return;
+	check_markers(c, c->cur);
+	size_t n = c->cur_len < CONSOLE_LINE_MAX ? c->cur_len : CONSOLE_LINE_MAX;
+	memcpy(c->ring[c->next], c->cur, n);
+	c->ring[c->next][n] = 0;
+	c->next = (c->next + 1) % CONSOLE_TAIL_LINES;
+	if (c->count < CONSOLE_TAIL_LINES)
+		c->count++;
+	c->cur_len = 0;
+	c->cur[0] = 0;
+}
+
+void console_feed(struct console *c, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)buf[i];
+		if (c->esc == 1) { /* ESC x: a CSI starts with '[', anything else is one char */
+			c->esc = ch == '[' ? 2 : 0;
+			continue;
+		}
+		if (c->esc == 2) { /* CSI ends at a byte in 0x40..0x7e */
+			if (ch >= 0x40 && ch <= 0x7e)
+				c->esc = 0;
+			continue;
+		}
+		if (ch == 0x1b) {
+			c->esc = 1;
+		} else if (ch == '\n') {
+			end_line(c);
+		} else if (ch == '\t' || ch >= 0x20) {
+			if (ch != 0x7f && c->cur_len < CONSOLE_ASSEMBLY_MAX)
+				c->cur[c->cur_len++] = ch == '\t' ? ' ' : (char)ch;
+		}
+	}
+	c->cur[c->cur_len] = 0;
+	/* The start marker is a fixed string: no need to wait for its newline. */
+	if (!c->agent && strstr(c->cur, CONSOLE_AGENT_MARKER))
+		c->agent = true;
+}
+
+long console_follow(struct console *c, const char *path)
+{
+	if (c->fd < 0) {
+		c->fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (c->fd < 0)
+			return errno == ENOENT ? 0 : err_errno(errno, "reading console log '%s'", path);
+	}
+	char buf[16384];
+	long total = 0;
+	for (;;) {
+		ssize_t r = read(c->fd, buf, sizeof(buf));
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return err_errno(errno, "reading console log '%s'", path);
+		}
+		if (r == 0)
+			return total;
+		console_feed(c, buf, (size_t)r);
+		total += r;
+	}
+}
+
+bool console_agent_started(const struct console *c) { return c->agent; }
+
+const char *console_status(const struct console *c) { return c->status; }
+
+const char *console_last_line(const struct console *c)
+{
+	if (c->cur_len > 0)
+		return c->cur;
+	if (c->count == 0)
+		return "";
+	return c->ring[(c->next + CONSOLE_TAIL_LINES - 1) % CONSOLE_TAIL_LINES];
+}
+
+char *console_tail(const struct console *c, unsigned n, const char *prefix)
+{
+	/* The partial line counts as the newest line. */
+	unsigned have = c->count + (c->cur_len > 0);
+	if (n > have)
+		n = have;
+	if (n > CONSOLE_TAIL_LINES)
+		n = CONSOLE_TAIL_LINES;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	unsigned from_ring = c->cur_len > 0 ? (n > 0 ? n - 1 : 0) : n;
+	for (unsigned i = 0; i < from_ring; i++) {
+		unsigned slot = (c->next + CONSOLE_TAIL_LINES - from_ring + i) % CONSOLE_TAIL_LINES;
+		fprintf(f, "%s%s\n", prefix, c->ring[slot]);
+	}
+	if (c->cur_len > 0 && n > 0)
+		fprintf(f, "%s%.*s\n", prefix, CONSOLE_LINE_MAX, c->cur);
+	if (fclose(f) != 0 || !buf)
+		abort();
+	return buf;
+}
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* Parse the JSON string starting at the quote at p into out (len may be 0).
+ * Returns the position after the closing quote, or NULL if malformed. */
+static const char *parse_string(const char *p, char *out, size_t len)
+{
+	size_t o = 0;
+	if (*p++ != '"')
+		return NULL;
+	while (*p && *p != '"') {
+		char ch = *p++;
+		if (ch == '\\') {
+			char e = *p++;
+			switch (e) {
+			case 'n': ch = '\n'; break;
+			case 't': ch = '\t'; break;
+			case 'r': ch = '\r'; break;
+			case 'b': ch = '\b'; break;
+			case 'f': ch = '\f'; break;
+			case '"': case '\\': case '/': ch = e; break;
+			case 'u': {
+				unsigned v = 0;
+				for (int i = 0; i < 4; i++, p++) {
+					char h = *p;
+					if (h >= '0' && h <= '9')
+						v = v * 16 + (unsigned)(h - '0');
+					else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
+						v = v * 16 + (unsigned)((h | 0x20) - 'a' + 10);
+					else
+						return NULL;
+				}
+				ch = v >= 0x20 && v < 0x7f ? (char)v : '?';
+				break;
+			}
+			default: return NULL;
+			}
+		}
+		if (o + 1 < len)
+			out[o++] = ch;
+	}
+	if (len > 0)
+		out[o] = 0;
+	return *p == '"' ? p + 1 : NULL;
+}
+
+/* Skip one JSON value (string, object, array or scalar); NULL if malformed. */
+static const char *skip_value(const char *p)
+{
+	if (*p == '"')
+		return parse_string(p, NULL, 0);
+	if (*p != '{' && *p != '[') {
+		while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ')
+			p++;
+		return p;
+	}
+	int depth = 0;
+	while (*p) {
+		if (*p == '"') {
+			if (!(p = parse_string(p, NULL, 0)))
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if ((*p == '}' || *p == ']') && --depth == 0)
+			return p + 1;
+		p++;
+	}
+	return NULL;
+}
+
+bool console_json_string(const char *json, const char *key, char *out, size_t len)
+{
+	if (len > 0)
+		out[0] = 0;
+	const char *p = skip_ws(json);
+	if (*p++ != '{')
+		return false;
+	for (;;) {
+		char k[128];
+		p = skip_ws(p);
+		if (*p != '"' || !(p = parse_string(p, k, sizeof(k))))
+			return false;
+		p = skip_ws(p);
+		if (*p++ != ':')
+			return false;
+		p = skip_ws(p);
+		if (strcmp(k, key) == 0)
+			return *p == '"' && parse_string(p, out, len) != NULL;
+		if (!(p = skip_value(p)))
+			return false;
+		p = skip_ws(p);
+		if (*p++ != ',')
+			return false;
+	}
+}

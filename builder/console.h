@@ -1,0 +1,44 @@
+/* Following an appliance's serial console log: keeps the last lines and
+ * spots the agent's markers ("QVSA-AGENT: starting", "QVSA-STATUS: {json}").
+ * Fed from a growing file or from recorded bytes (unit tests). */
+#ifndef QVSA_CONSOLE_H
+#define QVSA_CONSOLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Lines of console kept for messages. */
+#define CONSOLE_TAIL_LINES 40
+/* Longer console lines are cut to this many bytes. */
+#define CONSOLE_LINE_MAX 160
+
+#define CONSOLE_AGENT_MARKER "QVSA-AGENT: starting"
+#define CONSOLE_STATUS_MARKER "QVSA-STATUS: "
+
+struct console;
+
+struct console *console_new(void) __attribute__((returns_nonnull)); /* aborts on out-of-memory */
+void console_free(struct console *c); /* closes the followed file; accepts NULL */
+
+/* Feed raw console bytes (any split; \r, escape sequences and control bytes are dropped). */
+void console_feed(struct console *c, const char *buf, size_t len) __attribute__((nonnull));
+/* Feed whatever path gained since the last call. A missing file is not an
+ * error (QEMU may not have created it yet). Returns bytes read or -1 with an
+ * error recorded. */
+long console_follow(struct console *c, const char *path) __attribute__((nonnull));
+
+bool console_agent_started(const struct console *c);
+/* The JSON text after the first QVSA-STATUS marker, or NULL if none yet. */
+const char *console_status(const struct console *c);
+/* The most recent non-empty line (complete or not); "" when none. */
+const char *console_last_line(const struct console *c);
+/* The last n lines (at most CONSOLE_TAIL_LINES), each preceded by prefix and
+ * ended by '\n'. Caller frees; never NULL ("" when nothing was seen). */
+char *console_tail(const struct console *c, unsigned n, const char *prefix) __attribute__((nonnull, returns_nonnull));
+
+/* The string value of top-level "key" in a flat JSON object (basic escapes
+ * decoded, \uXXXX outside ASCII becomes '?'), into out (always NUL-terminated).
+ * Returns false if key is absent or not a string. */
+bool console_json_string(const char *json, const char *key, char *out, size_t len) __attribute__((nonnull));
+
+#endif

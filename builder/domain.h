@@ -1,0 +1,55 @@
+/* The libvirt domain that verification boots: a pure function from a small
+ * description to domain XML, so it can be unit-tested without QEMU. */
+#ifndef QVSA_DOMAIN_H
+#define QVSA_DOMAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Guest RAM and vCPUs for a verification boot (FACTS: one vCPU adds ~30 s under TCG). */
+#define DOMAIN_MEMORY_MIB 1024
+#define DOMAIN_VCPUS 2
+/* Every verification domain's name starts with this (stale ones are found by it). */
+#define DOMAIN_NAME_PREFIX "qvsa-verify-"
+
+/* What to boot. Every string is borrowed from the caller and must stay valid
+ * for the call; none is copied. */
+struct domain_spec {
+	const char *name;             /* domain name; required */
+	const char *accel;            /* "kvm" or "tcg"; required */
+	unsigned memory_mib;          /* 0: DOMAIN_MEMORY_MIB */
+	unsigned vcpus;               /* 0: DOMAIN_VCPUS */
+	const char *machine;          /* QEMU machine type "pc" | "q35"; required */
+	bool uefi;                    /* boot through OVMF instead of SeaBIOS */
+	const char *nvram_path;       /* UEFI variable store to create; required when uefi, else ignored */
+	const char *disk_path;        /* absolute path of the image to boot; required */
+	const char *disk_format;      /* its QEMU format, e.g. "qcow2"; required */
+	const char *backing_path;     /* disk_path's backing image (the artifact), stated so libvirt
+				       * neither probes nor relabels it; NULL: none */
+	const char *backing_format;   /* its QEMU format; required with backing_path */
+	const char *disk_bus;         /* virtio | scsi | sata | ide | nvme; required */
+	const char *disk_controller;  /* scsi controller model (e.g. "vmpvscsi"); NULL: bus default */
+	const char *seed_path;        /* NoCloud ISO attached as a second disk; NULL: none */
+	const char *nic_model;        /* libvirt NIC model, e.g. "virtio"; required */
+	const char *console_path;     /* serial console log file; required */
+	bool no_relabel;              /* QEMU runs as root (embedded driver): skip libvirt's
+				       * DAC relabelling and its xattrs on our files */
+};
+
+/* The domain XML for spec. Returns 0, or -1 with an error recorded for an
+ * unknown accel or bus or a missing field. *ret_xml (caller frees) is written
+ * only on success. */
+int domain_xml(const struct domain_spec *spec, char **ret_xml) __attribute__((nonnull));
+
+/* True if libvirt/QEMU here can emulate this disk bus. */
+bool domain_bus_supported(const char *bus);
+
+/* Human summary of the emulated devices, e.g. "virtio-blk + virtio-net" or
+ * "pvscsi + vmxnet3", written to buf (always NUL-terminated). */
+void domain_devices(const char *bus, const char *controller, const char *nic_model, char *buf, size_t len)
+	__attribute__((nonnull(4)));
+
+/* Text with & < > ' " replaced by XML entities. Caller frees; never NULL. */
+char *domain_xml_escape(const char *s) __attribute__((nonnull, returns_nonnull));
+
+#endif

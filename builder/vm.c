@@ -1,0 +1,348 @@
+#include "vm.h"
+
+#include "cleanup.h"
+#include "domain.h"
+#include "err.h"
+#include "fs.h"
+#include "log.h"
+
+#include <dlfcn.h>
+#include <libvirt/libvirt.h>
+#include <libvirt/virterror.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The embedded driver's settings measured to work here (FACTS.md): no
+ * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd. */
+static const char embed_qemu_conf[] = "user = \"root\"\n"
+				      "group = \"root\"\n"
+				      "security_driver = \"none\"\n"
+				      "cgroup_controllers = [ ]\n"
+				      "stdio_handler = \"file\"\n";
+
+struct vm {
+	virConnectPtr conn;   /* owned; NULL once closed */
+	virDomainPtr dom;     /* owned; NULL before vm_start */
+	char *name;           /* owned domain name */
+	char *xml;            /* owned domain XML */
+	bool xml_started;     /* vm_start was called (a domain of this name may exist) */
+	int callback_id;      /* lifecycle callback, or -1 */
+	int ended;            /* enum vm_end, written by the event thread (atomic) */
+	pthread_t loop;       /* the event loop thread */
+	bool loop_running;    /* loop was started and must be joined */
+	int loop_stop;        /* asks the loop to return (atomic) */
+};
+
+static void libvirt_silent(void *opaque, virErrorPtr e)
+{
+	(void)opaque;
+	(void)e;
+}
+
+/* Record "libvirt: what: <libvirt's last message>". Returns -1. */
+static int lv_fail(const char *what)
+{
+	const char *m = virGetLastErrorMessage();
+	return err_fail("libvirt: %s: %s", what, m && *m ? m : "unknown error");
+}
+
+/* Send libvirt's own log (warnings such as "security driver none disables
+ * default policy", and every error again) to a file instead of stderr, unless
+ * the user chose with LIBVIRT_LOG_OUTPUTS. libvirt reads that variable once,
+ * at initialization, and libguestfs initializes libvirt from a constructor
+ * when it is loaded, before main() runs; so after setting it we ask libvirt
+ * to re-read its documented environment through virLogSetFromEnv, which
+ * libvirt.so exports for its drivers but not as public API. If a libvirt
+ * lacks it, the warnings reach stderr; nothing else changes. */
+static void lv_log_to_file(const char *state_dir)
+{
+	if (getenv("LIBVIRT_LOG_OUTPUTS") || !state_dir)
+		return;
+	if (fs_mkdir_p(state_dir, 0755) < 0) {
+		err_clear(); /* best effort: libvirt keeps logging to stderr */
+		return;
+	}
+	_cleanup_free_ char *sd = fs_abspath(state_dir);
+	_cleanup_free_ char *out = xasprintf("3:file:%s/libvirt.log", sd);
+	setenv("LIBVIRT_LOG_OUTPUTS", out, 0);
+	int (*set_from_env)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "virLogSetFromEnv");
+	if (set_from_env)
+		set_from_env();
+}
+
+static pthread_mutex_t lv_init_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool lv_initialized;
+
+/* Once per process: libvirt's log to a file, its error printing silenced,
+ * and the event loop registered (the embedded driver needs one). */
+static int lv_init(const char *state_dir)
+{
+	int rc = 0;
+	pthread_mutex_lock(&lv_init_lock);
+	if (!lv_initialized) {
+		if (virInitialize() < 0) {
+			rc = lv_fail("initializing");
+		} else {
+			lv_log_to_file(state_dir);
+			virSetErrorFunc(NULL, libvirt_silent);
+			if (virEventRegisterDefaultImpl() < 0)
+				rc = lv_fail("registering the event loop");
+			else
+				lv_initialized = true;
+		}
+	}
+	pthread_mutex_unlock(&lv_init_lock);
+	return rc;
+}
+
+static void *event_loop(void *opaque)
+{
+	struct vm *vm = opaque;
+	while (!__atomic_load_n(&vm->loop_stop, __ATOMIC_ACQUIRE))
+		if (virEventRunDefaultImpl() < 0)
+			break;
+	return NULL;
+}
+
+/* A zero timeout wakes the loop so it sees loop_stop; it removes itself. */
+static void wake_once(int timer, void *opaque)
+{
+	(void)opaque;
+	virEventRemoveTimeout(timer);
+}
+
+static int loop_start(struct vm *vm)
+{
+	/* Signals belong to the main thread (it polls qvsa_interrupted). */
+	sigset_t block, old;
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	int e = pthread_create(&vm->loop, NULL, event_loop, vm);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0)
+		return err_errno(e, "libvirt: starting the event loop thread");
+	vm->loop_running = true;
+	return 0;
+}
+
+static void loop_stop(struct vm *vm)
+{
+	if (!vm->loop_running)
+		return;
+	__atomic_store_n(&vm->loop_stop, 1, __ATOMIC_RELEASE);
+	virEventAddTimeout(0, wake_once, NULL, NULL);
+	pthread_join(vm->loop, NULL);
+	vm->loop_running = false;
+}
+
+static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
+{
+	(void)conn;
+	struct vm *vm = opaque;
+	const char *n = virDomainGetName(dom);
+	if (!n || strcmp(n, vm->name) != 0 || event != VIR_DOMAIN_EVENT_STOPPED)
+		return;
+	int end = detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN ? VM_END_POWEROFF
+		  : detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? VM_END_CRASHED
+							       : VM_END_STOPPED;
+	__atomic_store_n(&vm->ended, end, __ATOMIC_RELEASE);
+}
+
+char *vm_embed_uri(const char *root)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		abort();
+	fputs("qemu:///embed?root=", f);
+	for (const unsigned char *p = (const unsigned char *)root; *p; p++) {
+		if (('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') || ('0' <= *p && *p <= '9') ||
+		    strchr("/-._~", *p))
+			fputc(*p, f);
+		else
+			fprintf(f, "%%%c%c", hex[*p >> 4], hex[*p & 15]);
+	}
+	if (fclose(f) != 0 || !buf)
+		abort();
+	return buf;
+}
+
+/* The embedded root with its qemu.conf; returns the connection URI. */
+static int embed_prepare(const char *state_dir, char **ret_uri)
+{
+	_cleanup_free_ char *sd = fs_abspath(state_dir);
+	_cleanup_free_ char *root = xasprintf("%s/libvirt", sd);
+	_cleanup_free_ char *etc = xasprintf("%s/etc", root);
+	_cleanup_free_ char *conf = xasprintf("%s/qemu.conf", etc);
+	if (fs_mkdir_p(etc, 0700) < 0)
+		return -1;
+	if (!fs_exists(conf) && fs_write_file_atomic(conf, embed_qemu_conf, strlen(embed_qemu_conf), 0644) < 0)
+		return -1;
+	*ret_uri = vm_embed_uri(root);
+	return 0;
+}
+
+/* A domain name "qvsa-verify-<pid>-..." whose process is gone (or any such
+ * name in our own embedded root: no other process can hold it open). */
+static bool stale_name(const char *name, bool embedded)
+{
+	size_t pl = strlen(DOMAIN_NAME_PREFIX);
+	if (strncmp(name, DOMAIN_NAME_PREFIX, pl) != 0)
+		return false;
+	if (embedded)
+		return true;
+	char *end;
+	long pid = strtol(name + pl, &end, 10);
+	return pid > 0 && *end == '-' && pid != (long)getpid() && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+/* A crash can leave a verification domain behind; the next create of the
+ * same name would fail, and it would hold CPU and the old overlay. */
+static void destroy_stale(virConnectPtr conn, bool embedded)
+{
+	virDomainPtr *doms = NULL;
+	int n = virConnectListAllDomains(conn, &doms, 0);
+	for (int i = 0; i < n; i++) {
+		const char *name = virDomainGetName(doms[i]);
+		if (name && stale_name(name, embedded)) {
+			log_debug("removing stale verification VM '%s'", name);
+			if (virDomainIsActive(doms[i]) == 1)
+				virDomainDestroy(doms[i]);
+			if (virDomainIsPersistent(doms[i]) == 1)
+				virDomainUndefineFlags(doms[i], VIR_DOMAIN_UNDEFINE_NVRAM);
+		}
+		virDomainFree(doms[i]);
+	}
+	free(doms);
+}
+
+int vm_open(const char *uri, const char *state_dir, const char *name, const char *xml, struct vm **ret)
+{
+	_cleanup_free_ char *embed_uri = NULL;
+	if (!uri) {
+		if (!state_dir)
+			return err_input("libvirt: no URI and no state dir for the embedded driver");
+		if (embed_prepare(state_dir, &embed_uri) < 0)
+			return -1;
+	}
+	if (lv_init(state_dir) < 0)
+		return -1;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		abort();
+	vm->callback_id = -1;
+	vm->name = xstrdup(name);
+	vm->xml = xstrdup(xml);
+	/* The embedded driver dispatches through the event loop: run it before connecting. */
+	if (loop_start(vm) < 0)
+		goto fail;
+	const char *u = uri ? uri : embed_uri;
+	vm->conn = virConnectOpen(u);
+	if (!vm->conn) {
+		const char *m = virGetLastErrorMessage();
+		if (!uri && m && strstr(m, "driver.pid"))
+			/* The embedded driver locks its root: one process at a time. */
+			err_fail("libvirt: the embedded driver under '%s/libvirt' is in use by another process "
+				 "(one qvsa verify at a time per state dir; set QVSA_CACHE_DIR or use --connect): %s",
+				 state_dir, m);
+		else {
+			_cleanup_free_ char *what = xasprintf("connecting to '%s'", u);
+			lv_fail(what);
+		}
+		goto fail;
+	}
+	virConnSetErrorFunc(vm->conn, NULL, libvirt_silent);
+	destroy_stale(vm->conn, uri == NULL);
+	vm->callback_id = virConnectDomainEventRegisterAny(vm->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), vm, NULL);
+	if (vm->callback_id < 0) {
+		lv_fail("watching domain events");
+		goto fail;
+	}
+	*ret = vm;
+	return 0;
+fail:
+	vm_close(vm);
+	return -1;
+}
+
+int vm_start(struct vm *vm)
+{
+	vm->xml_started = true;
+	vm->dom = virDomainCreateXML(vm->conn, vm->xml, 0);
+	if (!vm->dom) {
+		_cleanup_free_ char *what = xasprintf("starting VM '%s'", vm->name);
+		return lv_fail(what);
+	}
+	return 0;
+}
+
+int vm_poll(struct vm *vm, enum vm_end *ret)
+{
+	int ended = __atomic_load_n(&vm->ended, __ATOMIC_ACQUIRE);
+	if (ended != VM_END_RUNNING || !vm->dom) {
+		*ret = vm->dom ? (enum vm_end)ended : VM_END_STOPPED;
+		return 0;
+	}
+	/* Events can be late or lost (a remote connection): ask too. A transient
+	 * domain that was shut down no longer exists. */
+	int state = 0, reason = 0;
+	if (virDomainGetState(vm->dom, &state, &reason, 0) < 0) {
+		virErrorPtr e = virGetLastError();
+		if (e && e->code == VIR_ERR_NO_DOMAIN) {
+			*ret = VM_END_STOPPED;
+			return 0;
+		}
+		return lv_fail("reading the VM state");
+	}
+	if (state == VIR_DOMAIN_SHUTOFF || state == VIR_DOMAIN_CRASHED)
+		*ret = reason == VIR_DOMAIN_SHUTOFF_SHUTDOWN ? VM_END_POWEROFF
+		       : state == VIR_DOMAIN_CRASHED	   ? VM_END_CRASHED
+							   : VM_END_STOPPED;
+	else
+		*ret = VM_END_RUNNING;
+	return 0;
+}
+
+void vm_close(struct vm *vm)
+{
+	if (!vm)
+		return;
+	/* Also when create failed half-way or was interrupted: look the name up. */
+	if (!vm->dom && vm->conn && vm->xml_started)
+		vm->dom = virDomainLookupByName(vm->conn, vm->name);
+	if (vm->dom) {
+		virDomainDestroy(vm->dom); /* fails harmlessly if it is already gone */
+		virDomainFree(vm->dom);
+	}
+	if (vm->conn) {
+		if (vm->callback_id >= 0)
+			virConnectDomainEventDeregisterAny(vm->conn, vm->callback_id);
+		virConnectClose(vm->conn);
+	}
+	loop_stop(vm);
+	virResetLastError();
+	free(vm->name);
+	free(vm->xml);
+	free(vm);
+}
+
+const char *vm_end_describe(enum vm_end end)
+{
+	switch (end) {
+	case VM_END_RUNNING: return "still running";
+	case VM_END_POWEROFF: return "guest powered off";
+	case VM_END_CRASHED: return "guest crashed";
+	case VM_END_STOPPED: return "QEMU stopped: guest reboot, QEMU failure or destroyed";
+	case VM_END_TIMEOUT: return "timed out";
+	case VM_END_INTERRUPTED: return "interrupted";
+	}
+	return "?";
+}

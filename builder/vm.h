@@ -1,0 +1,42 @@
+/* One transient libvirt domain for verification, with everything it needs:
+ * the libvirt event loop thread, the connection (the embedded QEMU driver
+ * under the state dir unless a URI is given), lifecycle tracking, and
+ * destruction on every path. libvirt never prints: its errors are recorded
+ * as "libvirt: <what>: <message>". */
+#ifndef QVSA_VM_H
+#define QVSA_VM_H
+
+struct vm;
+
+/* How the domain ended (or why following it stopped). */
+enum vm_end {
+	VM_END_RUNNING = 0,  /* still running */
+	VM_END_POWEROFF,     /* the guest powered off (ACPI shutdown) */
+	VM_END_CRASHED,      /* the guest crashed */
+	VM_END_STOPPED,      /* QEMU went away for another reason (reboot, failure, destroy) */
+	VM_END_TIMEOUT,      /* the caller's budget ran out (set by the caller) */
+	VM_END_INTERRUPTED,  /* SIGINT/SIGTERM (set by the caller) */
+};
+
+/* Connect to uri, or when NULL to qemu:///embed?root=<state_dir>/libvirt
+ * (creating its etc/qemu.conf if missing), start the event loop, destroy
+ * stale verification domains, and keep xml for vm_start. name must match
+ * the name in xml. *ret is written only on success; on failure everything
+ * opened so far is released. */
+int vm_open(const char *uri, const char *state_dir, const char *name, const char *xml, struct vm **ret)
+	__attribute__((nonnull(3, 4, 5)));
+/* Create and start the transient domain. */
+int vm_start(struct vm *vm) __attribute__((nonnull));
+/* Whether the domain still runs; *ret is VM_END_RUNNING or how it ended. */
+int vm_poll(struct vm *vm, enum vm_end *ret) __attribute__((nonnull));
+/* Destroy the domain if it still runs, close the connection, stop the event
+ * thread, free. Records no error. Accepts NULL. */
+void vm_close(struct vm *vm);
+
+/* Words for an end state, e.g. "guest powered off". */
+const char *vm_end_describe(enum vm_end end);
+
+/* The embedded driver's URI for root (percent-encoded). Caller frees. */
+char *vm_embed_uri(const char *root) __attribute__((nonnull, returns_nonnull));
+
+#endif

@@ -1,0 +1,140 @@
+/* Following a serial console: markers, line tail, control bytes, the status
+ * JSON, fed as recorded bytes in awkward pieces. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+#include "console.h"
+
+/* A recorded first boot as the serial port shows it (\r\n, colour escapes). */
+static const char boot_log[] =
+	"SeaBIOS (version 1.16.2-debian-1.16.2-1)\r\n"
+	"Booting from Hard Disk...\r\n"
+	"\x1b[0;1mqvsa-initramfs: loading 12 modules\x1b[0m\r\n"
+	"[    2.345678] EXT4-fs (vda1): mounted filesystem\r\n"
+	"QVSA-AGENT: starting (qVSA-1.0)\r\n"
+	"[    3.000000] virtio_net virtio1 eth0: link up\r\n"
+	"QVSA-STATUS: {\"status\":\"success\",\"version\":\"qVSA-1.0\",\"components\":{\"ML\":\"1.2\"}}\r\n"
+	"reboot: Power down\r\n";
+
+Test(console, markers_in_one_piece)
+{
+	struct console *c = console_new();
+	cr_expect(!console_agent_started(c));
+	cr_expect_null(console_status(c));
+	cr_expect_str_eq(console_last_line(c), "");
+	console_feed(c, boot_log, strlen(boot_log));
+	cr_expect(console_agent_started(c));
+	cr_assert_not_null(console_status(c));
+	cr_expect_str_eq(console_status(c),
+			 "{\"status\":\"success\",\"version\":\"qVSA-1.0\",\"components\":{\"ML\":\"1.2\"}}");
+	cr_expect_str_eq(console_last_line(c), "reboot: Power down");
+	console_free(c);
+}
+
+Test(console, byte_by_byte_and_control_bytes)
+{
+	struct console *c = console_new();
+	size_t marker_end = (size_t)(strstr(boot_log, CONSOLE_AGENT_MARKER) - boot_log) + strlen(CONSOLE_AGENT_MARKER);
+	for (size_t i = 0; i < strlen(boot_log); i++) {
+		console_feed(c, boot_log + i, 1);
+		if (i + 1 == marker_end)
+			cr_expect(console_agent_started(c), "the start marker counts before its newline");
+	}
+	cr_expect(console_agent_started(c));
+	cr_expect_not_null(console_status(c));
+	_cleanup_free_ char *t = console_tail(c, 40, "| ");
+	cr_expect(strstr(t, "| qvsa-initramfs: loading 12 modules\n"), "escapes and \\r dropped: %s", t);
+	cr_expect(!strchr(t, '\r'));
+	cr_expect(!strchr(t, '\x1b'));
+	console_free(c);
+}
+
+Test(console, status_needs_complete_line)
+{
+	struct console *c = console_new();
+	const char part[] = "QVSA-STATUS: {\"status\":\"fail";
+	console_feed(c, part, strlen(part));
+	cr_expect_null(console_status(c), "half a JSON object is not a status");
+	cr_expect_str_eq(console_last_line(c), part);
+	console_feed(c, "ure\"}\n", 6);
+	cr_expect_str_eq(console_status(c), "{\"status\":\"failure\"}");
+	/* Only the first status line counts. */
+	console_feed(c, "QVSA-STATUS: {\"status\":\"success\"}\n", 35);
+	cr_expect_str_eq(console_status(c), "{\"status\":\"failure\"}");
+	console_free(c);
+}
+
+Test(console, tail_keeps_last_lines)
+{
+	struct console *c = console_new();
+	char line[64];
+	for (int i = 0; i < 100; i++) {
+		int n = snprintf(line, sizeof(line), "line %d\n", i);
+		console_feed(c, line, (size_t)n);
+		console_feed(c, "\n", 1); /* empty lines are not kept */
+	}
+	console_feed(c, "partial", 7);
+	_cleanup_free_ char *t = console_tail(c, 3, "> ");
+	cr_expect_str_eq(t, "> line 98\n> line 99\n> partial\n");
+	_cleanup_free_ char *all = console_tail(c, 1000, "");
+	cr_expect(strstr(all, "line 61\n"));
+	cr_expect(!strstr(all, "line 60\n"), "at most %d lines (the partial one included)", CONSOLE_TAIL_LINES);
+	_cleanup_free_ char *none = console_tail(c, 0, "");
+	cr_expect_str_eq(none, "");
+	console_free(c);
+}
+
+Test(console, long_lines_are_cut_in_tail)
+{
+	struct console *c = console_new();
+	char big[1000];
+	memset(big, 'x', sizeof(big));
+	console_feed(c, big, sizeof(big));
+	console_feed(c, "\n", 1);
+	_cleanup_free_ char *t = console_tail(c, 1, "");
+	cr_expect_eq(strlen(t), CONSOLE_LINE_MAX + 1);
+	console_free(c);
+}
+
+Test(console, follow_growing_file)
+{
+	char path[] = "/tmp/qvsa-test-console-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	struct console *c = console_new();
+	cr_expect_eq(console_follow(c, "/nonexistent/console.log"), 0, "a missing log is not an error");
+	console_free(c);
+	c = console_new();
+	cr_expect_eq(write(fd, "QVSA-AGENT: sta", 15), 15);
+	cr_expect_eq(console_follow(c, path), 15);
+	cr_expect(!console_agent_started(c));
+	cr_expect_eq(write(fd, "rting\nQVSA-STATUS: {\"status\":\"success\"}\n", 40), 40);
+	cr_expect_eq(console_follow(c, path), 40);
+	cr_expect_eq(console_follow(c, path), 0);
+	cr_expect(console_agent_started(c));
+	cr_expect_str_eq(console_status(c), "{\"status\":\"success\"}");
+	console_free(c);
+	close(fd);
+	unlink(path);
+}
+
+Test(console, json_string_fields)
+{
+	char v[64];
+	const char *j = "{\"stage\": \"platform\", \"n\": 3, \"obj\": {\"status\": \"nested\"}, \"list\": [\"a\", \"]\"],"
+			" \"status\" : \"failure\", \"reason\": \"code \\\"12\\\" rejected\\n\\u0041\\u00e9\"}";
+	cr_expect(console_json_string(j, "status", v, sizeof(v)));
+	cr_expect_str_eq(v, "failure", "a nested key of the same name must not match");
+	cr_expect(console_json_string(j, "reason", v, sizeof(v)));
+	cr_expect_str_eq(v, "code \"12\" rejected\nA?");
+	cr_expect(console_json_string(j, "stage", v, 4));
+	cr_expect_str_eq(v, "pla", "cut to the buffer");
+	cr_expect(!console_json_string(j, "n", v, sizeof(v)), "not a string");
+	cr_expect(!console_json_string(j, "missing", v, sizeof(v)));
+	cr_expect(!console_json_string("not json", "status", v, sizeof(v)));
+	cr_expect(!console_json_string("{\"status\":\"unterminated", "status", v, sizeof(v)));
+	cr_expect(!console_json_string("{}", "status", v, sizeof(v)));
+}
