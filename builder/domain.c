@@ -46,6 +46,17 @@ static const struct bus_info *bus_find(const char *name)
 
 bool domain_bus_supported(const char *bus) { return bus_find(bus) != NULL; }
 
+/* QEMU formats QEMU reads but libvirt 9.0's storage format list lacks. */
+static const char *const formats_unknown_to_libvirt[] = {"vhdx"};
+
+bool domain_format_known(const char *format)
+{
+	for (size_t i = 0; i < ELEMENTSOF(formats_unknown_to_libvirt); i++)
+		if (strcmp(formats_unknown_to_libvirt[i], format) == 0)
+			return false;
+	return true;
+}
+
 void domain_devices(const char *bus, const char *controller, const char *nic_model, char *buf, size_t len)
 {
 	const struct bus_info *b = bus_find(bus);

@@ -41,6 +41,10 @@ struct domain_spec {
  * only on success. */
 int domain_xml(const struct domain_spec *spec, char **ret_xml) __attribute__((nonnull));
 
+/* True if libvirt 9.0 can name this QEMU disk format in domain XML (it has
+ * no "vhdx", although QEMU reads it). */
+bool domain_format_known(const char *format) __attribute__((nonnull));
+
 /* True if libvirt/QEMU here can emulate this disk bus. */
 bool domain_bus_supported(const char *bus);
 

@@ -120,6 +120,16 @@ static int prepare(struct run *r)
 	} else {
 		r->backing = TAKE_PTR(abs);
 	}
+	/* libvirt cannot name some formats in XML (vhdx): give it a qcow2 copy. */
+	if (!domain_format_known(fmt)) {
+		_cleanup_free_ char *copy = xasprintf("%s/base.qcow2", r->tmpdir);
+		const char *conv[] = {"qemu-img", "convert", "-q", "-f", fmt, "-O", "qcow2", r->backing, copy, NULL};
+		if (proc_run(conv, NULL, NULL) < 0)
+			return -1;
+		free(r->backing);
+		r->backing = TAKE_PTR(copy);
+		fmt = "qcow2";
+	}
 	r->overlay = xasprintf("%s/overlay.qcow2", r->tmpdir);
 	r->seed = xasprintf("%s/seed.iso", r->tmpdir);
 	r->console_path = xasprintf("%s/console.log", r->tmpdir);

@@ -265,6 +265,9 @@ Test(domain, devices_summary)
 	cr_expect_str_eq(buf, "nvme + e1000");
 	domain_devices("sata", NULL, "e1000e", buf, sizeof(buf));
 	cr_expect_str_eq(buf, "ahci + e1000e");
+	cr_expect(domain_format_known("vpc"));
+	cr_expect(domain_format_known("vmdk"));
+	cr_expect(!domain_format_known("vhdx"), "libvirt 9.0 has no vhdx storage format");
 	cr_expect(domain_bus_supported("ide"));
 	cr_expect(!domain_bus_supported("xen"));
 }
