@@ -19,6 +19,7 @@
 #include "writer.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -127,11 +128,25 @@ static int add_layers(const struct recipe *r, const struct build_opts *o, const 
 }
 
 /* Write, check and hash one of a target's artifacts; fills *a. */
-static int write_artifact(const struct recipe *r, const struct stamp *st, const char *raw, uint64_t size,
-			  const struct target *t, const struct target_artifact *ta, const char *outdir,
-			  const char *workdir, struct build_artifact *a)
+static int write_artifact(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+			  const char *raw, uint64_t size, const struct target *t, const struct target_artifact *ta_in,
+			  const char *outdir, const char *workdir, struct build_artifact *a)
 {
-	const struct writer_ops *w = writer_find(ta->writer);
+	const struct writer_ops *w = writer_find(ta_in->writer);
+	/* Command-line overrides of writer options: a copy of the artifact with them applied. */
+	struct target_artifact copy = *ta_in;
+	struct target_option opts[16];
+	const struct target_artifact *ta = ta_in;
+	if (o->ova_digest && strcmp(w->name, "ova") == 0 && ta_in->n_options < ELEMENTSOF(opts)) {
+		size_t n = 0;
+		for (size_t i = 0; i < ta_in->n_options; i++)
+			if (strcmp(ta_in->options[i].key, "digest") != 0)
+				opts[n++] = ta_in->options[i];
+		opts[n++] = (struct target_option){"digest", o->ova_digest};
+		copy.options = opts;
+		copy.n_options = n;
+		ta = &copy;
+	}
 	a->target = xstrdup(target_name(t));
 	a->writer = xstrdup(w->name);
 	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), ta->extension);
@@ -309,6 +324,10 @@ struct group {
 	char uuid[37];              /* root filesystem UUID */
 	char *dir;                  /* scratch folder of this group */
 	char *tar, *esp, *raw;      /* root filesystem archive, ESP archive, assembled disk */
+	size_t first_slot;          /* index of this group's first artifact in the build result */
+	int rc;                     /* outcome of group_write when run on a worker thread */
+	char err[4096];             /* its error message (errors are per thread) */
+	enum err_kind err_kind;     /* and kind */
 };
 
 static void group_free(struct group *g)
@@ -357,7 +376,7 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 }
 
 /* Write every artifact of the group's targets from its assembled disk. */
-static int group_write(const struct recipe *r, struct group *g, struct build_result *res)
+static int group_write(const struct recipe *r, const struct build_opts *o, struct group *g, struct build_result *res)
 {
 	/* Smallest alignment first: growing the raw disk only ever adds zeros at its end. */
 	for (size_t i = 0; i < g->nm; i++)
@@ -367,8 +386,6 @@ static int group_write(const struct recipe *r, struct group *g, struct build_res
 				g->members[i] = g->members[j];
 				g->members[j] = tmp;
 			}
-	if (fs_mkdir_p(res->out_dir, 0755) < 0)
-		return -1;
 	uint64_t size = recipe_disk_size(r);
 	for (size_t i = 0; i < g->nm; i++) {
 		uint64_t al = target_size_alignment(g->members[i]);
@@ -377,17 +394,74 @@ static int group_write(const struct recipe *r, struct group *g, struct build_res
 			return err_errno(errno, "growing '%s'", g->raw);
 		size = want;
 		for (size_t j = 0; j < target_n_artifacts(g->members[i]); j++) {
-			double t0 = now_monotonic();
-			struct build_artifact *a = &res->artifacts[res->n_artifacts];
-			int rc = write_artifact(r, &g->st, g->raw, size, g->members[i],
+			struct build_artifact *a = &res->artifacts[g->first_slot++];
+			int rc = write_artifact(r, o, &g->st, g->raw, size, g->members[i],
 						target_artifact_at(g->members[i], j), res->out_dir, g->dir, a);
-			res->n_artifacts++;
-			res->t_write += now_monotonic() - t0;
 			if (rc < 0 || check_interrupted() < 0)
 				return -1;
 		}
 	}
 	return 0;
+}
+
+/* Writers of several disks at once (-j): groups are independent (each has its own raw disk). */
+struct write_pool {
+	const struct recipe *r;     /* the recipe */
+	const struct build_opts *o; /* options */
+	struct group *groups;       /* all groups */
+	size_t ng;                  /* entries in groups */
+	size_t next;                /* next group to take, under lock */
+	pthread_mutex_t lock;       /* guards next */
+	struct build_result *res;   /* artifact slots are disjoint per group */
+};
+
+static void *write_worker(void *arg)
+{
+	struct write_pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		size_t i = p->next < p->ng && !qvsa_interrupted ? p->next++ : p->ng;
+		pthread_mutex_unlock(&p->lock);
+		if (i >= p->ng)
+			return NULL;
+		struct group *g = &p->groups[i];
+		g->rc = group_write(p->r, p->o, g, p->res);
+		if (g->rc < 0 && err_msg()) {
+			snprintf(g->err, sizeof(g->err), "%s", err_msg());
+			g->err_kind = err_kind();
+		}
+	}
+}
+
+static int write_all(const struct recipe *r, const struct build_opts *o, struct group *groups, size_t ng,
+		     struct build_result *res)
+{
+	unsigned n = o->jobs > 1 ? o->jobs : 1;
+	if (n > ng)
+		n = (unsigned)ng;
+	struct write_pool p = {.r = r, .o = o, .groups = groups, .ng = ng, .res = res};
+	pthread_mutex_init(&p.lock, NULL);
+	pthread_t th[16];
+	unsigned started = 0;
+	for (unsigned i = 1; i < n && i < ELEMENTSOF(th); i++)
+		if (pthread_create(&th[started], NULL, write_worker, &p) == 0)
+			started++;
+	write_worker(&p); /* this thread works too */
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&p.lock);
+	for (size_t i = 0; i < ng; i++) {
+		if (groups[i].rc < 0) {
+			if (groups[i].err[0]) {
+				if (groups[i].err_kind == ERR_INPUT)
+					err_input("%s", groups[i].err);
+				else
+					err_fail("%s", groups[i].err);
+			}
+			return -1;
+		}
+	}
+	return check_interrupted();
 }
 
 /* "kvm vmware ...": every target of this build, for the build's own id. */
@@ -472,9 +546,23 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	if (arc < 0 || check_interrupted() < 0)
 		goto out;
 
-	for (size_t i = 0; i < ng; i++)
-		if (group_write(r, &groups[i], ret) < 0)
-			goto out;
+	/* Artifact slots in target order; each group writes only its own. */
+	size_t slot = 0;
+	for (size_t i = 0; i < ng; i++) {
+		groups[i].first_slot = slot;
+		for (size_t m = 0; m < groups[i].nm; m++)
+			slot += target_n_artifacts(groups[i].members[m]);
+	}
+	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
+		goto out;
+	t0 = now_monotonic();
+	int wrc = write_all(r, o, groups, ng, ret);
+	ret->t_write = now_monotonic() - t0;
+	for (size_t i = 0; i < slot; i++)
+		if (ret->artifacts[i].file)
+			ret->n_artifacts = (unsigned)(i + 1);
+	if (wrc < 0)
+		goto out;
 	rc = write_manifest(r, &st, ret);
 out:
 	fs_tmpdir_release(workdir);

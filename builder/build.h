@@ -15,6 +15,8 @@ struct build_opts {
 	const char *out_dir;        /* artifacts go to out_dir/<version>/ */
 	char *const *targets;       /* targets to build; NULL: the recipe's list */
 	const char *accel;          /* "auto" | "kvm" | "tcg" */
+	unsigned jobs;              /* writers running at once (-j); 0 or 1: one after another */
+	const char *ova_digest;     /* overrides the ova writer's digest option (sha256|sha1); NULL: the target's */
 };
 
 /* One written artifact. */

@@ -38,6 +38,8 @@ struct cli {
 	const char *accept_code;  /* --accept-code */
 	unsigned timeout_s;       /* --timeout */
 	bool json;                /* --json */
+	unsigned jobs;            /* -j N: writers at once */
+	const char *ova_digest;   /* --ova-digest sha256|sha1 */
 	bool all;                 /* --all */
 	char *const *args;        /* positional arguments */
 	int nargs;                /* entries in args */
@@ -124,7 +126,7 @@ static int cmd_build(struct cli *c)
 	_cleanup_free_ char *cache = fs_cache_dir();
 	c->targets[c->n_targets] = NULL;
 	struct build_opts o = {.datadir = dd, .cache_dir = cache, .out_dir = c->out_dir, .targets = c->targets,
-			       .accel = c->accel};
+			       .accel = c->accel, .jobs = c->jobs, .ova_digest = c->ova_digest};
 	struct build_result res;
 	double t0 = now_monotonic();
 	int rc = build_run(r, &o, &res);
@@ -371,7 +373,7 @@ static int cmd_inspect(struct cli *c)
 }
 
 static const struct command commands[] = {
-	{"build", cmd_build, "build RECIPE [--target T]... [--out DIR] [--accel A] [--json]",
+	{"build", cmd_build, "build RECIPE [--target T]... [--out DIR] [-j N] [--ova-digest sha1] [--accel A] [--json]",
 	 "assemble the disk, stamp it and write one artifact per target", 1, 1},
 	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--all] [--connect URI] [--accel A] [--json]",
 	 "boot artifacts under libvirt and prove first-boot personalization", 1, 1},
@@ -390,6 +392,8 @@ static void usage(FILE *f)
 		   "  --all            verify: every target qvsa knows (their artifacts must be built)\n"
 		   "  --out DIR        artifacts folder (default: out); artifacts land in DIR/qVSA-X.Y/\n"
 		   "  --accel A        auto (probe KVM, fall back to TCG), kvm or tcg (default: auto)\n"
+		   "  -j, --jobs N     build: write artifacts of N disks at once (default 1)\n"
+		   "  --ova-digest D   build: OVA manifest digest, sha256 (default) or sha1 for older vSphere\n"
 		   "  --connect URI    libvirt URI for verify (default: embedded QEMU driver, no daemon)\n"
 		   "  --perscode CODE  personalization code written into verify's cloud-init seed\n"
 		   "  --accept-code C  code verify's platform stub accepts (default %s)\n"
@@ -449,14 +453,16 @@ int main(int argc, char **argv)
 
 	struct cli c = {.out_dir = "out", .accel = "auto"};
 	bool quiet = false;
-	enum { O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL, O_HELP };
+	enum { O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL, O_HELP,
+	       O_OVA_DIGEST };
 	static const struct option opts[] = {
 		{"target", required_argument, NULL, O_TARGET}, {"out", required_argument, NULL, O_OUT},
 		{"accel", required_argument, NULL, O_ACCEL},   {"connect", required_argument, NULL, O_CONNECT},
 		{"perscode", required_argument, NULL, O_PERSCODE}, {"accept-code", required_argument, NULL, O_ACCEPT},
 		{"timeout", required_argument, NULL, O_TIMEOUT}, {"json", no_argument, NULL, O_JSON},
 		{"all", no_argument, NULL, O_ALL},             {"quiet", no_argument, NULL, 'q'},
-		{"help", no_argument, NULL, O_HELP},           {NULL, 0, NULL, 0},
+		{"help", no_argument, NULL, O_HELP},           {"ova-digest", required_argument, NULL, O_OVA_DIGEST},
+		{"jobs", required_argument, NULL, 'j'},        {NULL, 0, NULL, 0},
 	};
 	optind = 2;
 	opterr = 0;
@@ -488,7 +494,23 @@ int main(int argc, char **argv)
 		case O_JSON: c.json = true; break;
 		case O_ALL: c.all = true; break;
 		case 'q': quiet = true; break;
-		case 'j': break; /* -j N: writers run in order for now */
+		case 'j': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || v < 1 || v > 16) {
+				fprintf(stderr, "qvsa: -j '%s': expected a number of writers from 1 to 16\n", optarg);
+				return 2;
+			}
+			c.jobs = (unsigned)v;
+			break;
+		}
+		case O_OVA_DIGEST:
+			if (strcmp(optarg, "sha256") != 0 && strcmp(optarg, "sha1") != 0) {
+				fprintf(stderr, "qvsa: --ova-digest '%s': expected sha256 or sha1\n", optarg);
+				return 2;
+			}
+			c.ova_digest = optarg;
+			break;
 		case O_HELP:
 			printf("usage: qvsa %s\n  %s\n", cmd->usage, cmd->help);
 			return 0;

@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,8 @@ static bool log_verbose;
 static bool log_tty;
 static bool log_status_shown; /* a live status line is on screen and must be wiped */
 static double log_last_status;
+/* Writers may log from worker threads: one line at a time. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void log_init(bool quiet)
 {
@@ -42,12 +45,14 @@ static void wipe_status(void)
 void log_notice(const char *fmt, ...)
 {
 	va_list ap;
+	pthread_mutex_lock(&log_lock);
 	wipe_status();
 	fputs("qvsa: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void log_debug(const char *fmt, ...)
@@ -67,12 +72,14 @@ double log_phase_begin(const char *phase, const char *fmt, ...)
 {
 	if (!log_quiet) {
 		va_list ap;
+		pthread_mutex_lock(&log_lock);
 		wipe_status();
 		fprintf(stderr, "[%-11s] ", phase);
 		va_start(ap, fmt);
 		vfprintf(stderr, fmt, ap);
 		va_end(ap);
 		fputc('\n', stderr);
+		pthread_mutex_unlock(&log_lock);
 	}
 	log_last_status = 0;
 	return now_monotonic();
@@ -87,19 +94,23 @@ void log_phase_status(const char *fmt, ...)
 		return;
 	log_last_status = t;
 	va_list ap;
+	pthread_mutex_lock(&log_lock);
 	fputs("\r\033[K  ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	log_status_shown = true;
+	pthread_mutex_unlock(&log_lock);
 }
 
 double log_phase_end(const char *phase, double t0, bool ok)
 {
 	double dt = now_monotonic() - t0;
 	if (!log_quiet) {
+		pthread_mutex_lock(&log_lock);
 		wipe_status();
 		fprintf(stderr, "[%-11s] %s in %.1fs\n", phase, ok ? "done" : "FAILED", dt);
+		pthread_mutex_unlock(&log_lock);
 	}
 	return dt;
 }
