@@ -138,7 +138,8 @@ Test(recipe, shipped_example_loads)
 {
 	_cleanup_(recipe_freep) struct recipe *r = load_ok(QVSA_SRCDIR "/recipes/qvsa.yaml");
 	_cleanup_free_ char *motd = real(QVSA_SRCDIR "/recipes/files/motd");
-	static const char *const targets[] = { "kvm", NULL };
+	static const char *const targets[] = { "kvm", "openstack", "nutanix", "oci", "vmware", "azure", "azure-gen2",
+					       "hyperv", "hyperv-gen2", "gcp", "aws", "xen", NULL };
 
 	cr_assert_str_eq(recipe_name(r), "qvsa-scanner");
 	cr_assert_str_eq(recipe_base_kind(r), "tiny");
