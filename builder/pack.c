@@ -67,9 +67,11 @@ static const char *rel(const char *path)
 	return path;
 }
 
-static struct archive_entry *entry_new(struct pack *p, const char *path, mode_t type, unsigned mode)
+struct archive_entry *pack_entry_new(const char *path, unsigned type, unsigned mode, int64_t mtime, uint64_t size)
 {
 	struct archive_entry *e = archive_entry_new();
+	if (!e)
+		abort();
 	archive_entry_set_pathname(e, rel(path));
 	archive_entry_set_filetype(e, type);
 	archive_entry_set_perm(e, mode & 07777);
@@ -77,10 +79,16 @@ static struct archive_entry *entry_new(struct pack *p, const char *path, mode_t 
 	archive_entry_set_gid(e, 0);
 	archive_entry_set_uname(e, "root");
 	archive_entry_set_gname(e, "root");
-	archive_entry_set_mtime(e, p->mtime, 0);
+	archive_entry_set_mtime(e, mtime, 0);
+	archive_entry_set_size(e, (la_int64_t)size);
+	return e;
+}
+
+static struct archive_entry *entry_new(struct pack *p, const char *path, mode_t type, unsigned mode)
+{
+	struct archive_entry *e = pack_entry_new(path, type, mode, p->mtime, 0);
 	archive_entry_set_nlink(e, type == AE_IFDIR ? 2 : 1);
 	archive_entry_set_ino64(e, p->next_ino++);
-	archive_entry_set_size(e, 0);
 	return e;
 }
 

@@ -28,4 +28,9 @@ int pack_close(struct pack *p);
 /* Drop the partial archive. Accepts NULL. */
 void pack_abort(struct pack *p);
 
+struct archive_entry;
+/* A libarchive entry with the metadata every qvsa archive uses: owner root,
+ * the given mtime and no other time. type is AE_IFREG etc. Caller frees it. */
+struct archive_entry *pack_entry_new(const char *path, unsigned type, unsigned mode, int64_t mtime, uint64_t size);
+
 #endif

@@ -4,6 +4,7 @@
  * with libarchive: one entry, owner root, the build's epoch as mtime, no
  * time in the gzip header, no pax headers or extended attributes. */
 #include "writer.h"
+#include "pack.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -101,16 +102,7 @@ static int gce_write(const struct writer_input *in, const char *out)
 	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
 	    archive_write_open_filename(a, out) != ARCHIVE_OK)
 		return gce_err(a, out, "open");
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, MEMBER);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	archive_entry_set_uname(e, "root");
-	archive_entry_set_gname(e, "root");
-	archive_entry_set_mtime(e, in->epoch > 0 ? in->epoch : 0, 0);
-	archive_entry_set_size(e, (la_int64_t)in->size);
+	struct archive_entry *e = pack_entry_new(MEMBER, AE_IFREG, 0644, in->epoch > 0 ? in->epoch : 0, in->size);
 	int r = archive_write_header(a, e);
 	archive_entry_free(e);
 	if (r != ARCHIVE_OK)

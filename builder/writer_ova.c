@@ -4,6 +4,7 @@
  * member order, the manifest and the descriptor are what vSphere checks on
  * import, and they must come out the same on every build. */
 #include "writer.h"
+#include "pack.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -86,16 +87,7 @@ static int ova_err(struct archive *a, const char *path, const char *what)
 
 static int add_member(struct archive *a, const char *out, const char *name, int64_t mtime, uint64_t size)
 {
-	struct archive_entry *e = archive_entry_new();
-	archive_entry_set_pathname(e, name);
-	archive_entry_set_filetype(e, AE_IFREG);
-	archive_entry_set_perm(e, 0644);
-	archive_entry_set_uid(e, 0);
-	archive_entry_set_gid(e, 0);
-	archive_entry_set_uname(e, "root");
-	archive_entry_set_gname(e, "root");
-	archive_entry_set_mtime(e, mtime, 0);
-	archive_entry_set_size(e, (la_int64_t)size);
+	struct archive_entry *e = pack_entry_new(name, AE_IFREG, 0644, mtime, size);
 	int r = archive_write_header(a, e);
 	archive_entry_free(e);
 	return r == ARCHIVE_OK ? 0 : ova_err(a, out, name);
