@@ -5,6 +5,7 @@
 #include "fs.h"
 #include "guestfs_util.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static bool force_tcg;
@@ -43,23 +44,202 @@ void gfs_close(guestfs_h **g)
 	}
 }
 
-/* The partition (or whole device) that holds /etc/qvsa-release; mounts it at /. */
-static int mount_root(guestfs_h *g, const char *disk)
+/* Filesystem types a qvsa root can have. */
+static bool root_fs_type(const char *type)
 {
-	_cleanup_strv_ char **fss = guestfs_list_filesystems(g);
-	if (!fss)
-		return gfs_fail(g, disk);
-	for (size_t i = 0; fss[i]; i += 2) {
-		if (strcmp(fss[i + 1], "ext4") != 0 && strcmp(fss[i + 1], "ext3") != 0 &&
-		    strcmp(fss[i + 1], "ext2") != 0 && strcmp(fss[i + 1], "xfs") != 0)
+	return strcmp(type, "ext4") == 0 || strcmp(type, "ext3") == 0 || strcmp(type, "ext2") == 0 ||
+	       strcmp(type, "xfs") == 0;
+}
+
+bool image_fs_on_device(const char *fs, const char *dev)
+{
+	size_t dl = strlen(dev);
+	if (strncmp(fs, dev, dl) != 0)
+		return false;
+	const char *p = fs + dl;
+	if (*p == 0)
+		return true; /* a filesystem on the whole device */
+	/* A device name ending in a digit separates its partitions with 'p' ("/dev/nvme0n1p1"). */
+	if (dl > 0 && '0' <= dev[dl - 1] && dev[dl - 1] <= '9' && *p++ != 'p')
+		return false;
+	if (*p == 0)
+		return false;
+	for (; *p; p++)
+		if (*p < '0' || *p > '9')
+			return false;
+	return true;
+}
+
+/* Mount fs at / if it is a root filesystem holding /etc/qvsa-release. */
+static bool try_root(guestfs_h *g, const char *fs)
+{
+	_cleanup_free_ char *type = guestfs_vfs_type(g, fs); /* "" when blkid knows no filesystem there */
+	if (!type || !root_fs_type(type) || guestfs_mount_ro(g, fs, "/") < 0)
+		return false;
+	if (guestfs_is_file(g, "/etc/qvsa-release") > 0)
+		return true;
+	guestfs_umount_all(g);
+	return false;
+}
+
+/* Mount at / the filesystem on dev (one of the appliance's devices) that
+ * holds /etc/qvsa-release: one of its partitions (parts: every device's, from
+ * guestfs_list_partitions), or the whole device when it has none. Not
+ * guestfs_list_filesystems: under TCG it spends ~4 s per disk scanning for
+ * LVM, md and btrfs, which qvsa images never use. */
+static int mount_root(guestfs_h *g, char *const *parts, const char *dev, const char *what)
+{
+	bool partitioned = false;
+	for (size_t i = 0; parts[i]; i++) {
+		if (strcmp(parts[i], dev) == 0 || !image_fs_on_device(parts[i], dev))
 			continue;
-		if (guestfs_mount_ro(g, fss[i], "/") < 0)
-			continue;
-		if (guestfs_is_file(g, "/etc/qvsa-release") > 0)
+		partitioned = true;
+		if (try_root(g, parts[i]))
 			return 0;
-		guestfs_umount_all(g);
 	}
-	return err_input("image '%s': no filesystem holding /etc/qvsa-release (not a qvsa image?)", disk);
+	if (!partitioned && try_root(g, dev))
+		return 0;
+	return err_input("image '%s': no filesystem holding /etc/qvsa-release (not a qvsa image?)", what);
+}
+
+/* Read each of paths from the mounted root into c (binary-safe, NUL added). */
+static int read_paths(guestfs_h *g, const char *const *paths, const char *what, struct image_content *c)
+{
+	size_t n = 0;
+	while (paths[n])
+		n++;
+	c->files = calloc(n + 1, sizeof(*c->files));
+	c->lens = calloc(n + 1, sizeof(*c->lens));
+	if (!c->files || !c->lens)
+		abort();
+	c->n_files = n;
+	for (size_t i = 0; i < n; i++) {
+		if (guestfs_is_file(g, paths[i]) <= 0)
+			continue;
+		size_t len;
+		char *buf = guestfs_read_file(g, paths[i], &len);
+		if (!buf) {
+			_cleanup_free_ char *w = xasprintf("image '%s': reading '%s'", what, paths[i]);
+			return gfs_fail(g, w);
+		}
+		/* Keep binary content whole (and NUL-terminated for text users). */
+		c->files[i] = malloc(len + 1);
+		if (!c->files[i])
+			abort();
+		memcpy(c->files[i], buf, len);
+		c->files[i][len] = 0;
+		c->lens[i] = len;
+		free(buf);
+	}
+	return 0;
+}
+
+/* Drop what was read of c. */
+static void content_clear(struct image_content *c)
+{
+	for (size_t i = 0; i < c->n_files; i++)
+		free(c->files[i]);
+	free(c->files);
+	free(c->lens);
+	c->files = NULL;
+	c->lens = NULL;
+	c->n_files = 0;
+}
+
+/* Move the recorded error into c (the disk failed; the others go on). */
+static void content_fail(struct image_content *c)
+{
+	content_clear(c);
+	c->error = xstrdup(err_msg() ? err_msg() : "unknown error");
+	c->error_kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
+	err_clear();
+}
+
+void image_contents_free(struct image_content *c, size_t n)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		content_clear(&c[i]);
+		free(c[i].error);
+	}
+	free(c);
+}
+
+int image_read_many(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret)
+{
+	struct image_content *out = calloc(n ? n : 1, sizeof(*out));
+	if (!out)
+		abort();
+	if (n == 0) {
+		*ret = out;
+		return 0;
+	}
+	/* Errors about the appliance as a whole name the one disk, or how many. */
+	_cleanup_free_ char *what = n == 1 ? xstrdup(disks[0].path) : xasprintf("%zu disk images", n);
+	_cleanup_free_ size_t *dev_of = calloc(n, sizeof(*dev_of)); /* appliance device index per disk, or SIZE_MAX */
+	if (!dev_of)
+		abort();
+	_cleanup_strv_ char **devs = NULL, **parts = NULL;
+	_cleanup_(gfs_close) guestfs_h *g = gfs_open(what);
+	if (!g)
+		goto fail;
+	size_t added = 0;
+	for (size_t i = 0; i < n; i++) {
+		dev_of[i] = SIZE_MAX;
+		const char *fmt = disks[i].format;
+		if (guestfs_add_drive_opts(g, disks[i].path, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1,
+					   fmt ? GUESTFS_ADD_DRIVE_OPTS_FORMAT : -1, fmt, -1) < 0) {
+			_cleanup_free_ char *w = xasprintf("image '%s'", disks[i].name ? disks[i].name : disks[i].path);
+			gfs_fail(g, w);
+			content_fail(&out[i]);
+			continue;
+		}
+		dev_of[i] = added++;
+	}
+	if (added == 0) {
+		*ret = out;
+		return 0;
+	}
+	if (guestfs_launch(g) < 0) {
+		gfs_fail(g, what);
+		goto fail;
+	}
+	if (check_interrupted() < 0)
+		goto fail;
+	/* Devices come in the order the drives were added (/dev/sda, /dev/sdb, ...). */
+	devs = guestfs_list_devices(g);
+	parts = devs ? guestfs_list_partitions(g) : NULL;
+	if (!devs || !parts) {
+		gfs_fail(g, what);
+		goto fail;
+	}
+	size_t ndevs = 0;
+	while (devs[ndevs])
+		ndevs++;
+	if (ndevs != added) {
+		err_fail("%s: libguestfs shows %zu devices for %zu disks", what, ndevs, added);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (dev_of[i] == SIZE_MAX)
+			continue;
+		if (check_interrupted() < 0)
+			goto fail;
+		const char *name = disks[i].name ? disks[i].name : disks[i].path;
+		if (mount_root(g, parts, devs[dev_of[i]], name) < 0 || read_paths(g, paths, name, &out[i]) < 0)
+			content_fail(&out[i]);
+		/* The next disk's root is mounted at / again. */
+		if (guestfs_umount_all(g) < 0) {
+			gfs_fail(g, what);
+			goto fail;
+		}
+	}
+	*ret = out;
+	return 0;
+fail:
+	image_contents_free(out, n);
+	return -1;
 }
 
 int image_read_files(const char *disk, const char *format, const char *const *paths, char ***ret_contents)
@@ -70,51 +250,19 @@ int image_read_files(const char *disk, const char *format, const char *const *pa
 int image_read_files_len(const char *disk, const char *format, const char *const *paths, char ***ret_contents,
 			 size_t **ret_lens)
 {
-	_cleanup_(gfs_close) guestfs_h *g = gfs_open(disk);
-	if (!g)
+	struct image_disk d = {.path = disk, .format = format};
+	struct image_content *c = NULL;
+	if (image_read_many(&d, 1, paths, &c) < 0)
 		return -1;
-	if (guestfs_add_drive_opts(g, disk, GUESTFS_ADD_DRIVE_OPTS_READONLY, 1, format ? GUESTFS_ADD_DRIVE_OPTS_FORMAT : -1,
-				   format, -1) < 0)
-		return gfs_fail(g, disk);
-	if (guestfs_launch(g) < 0)
-		return gfs_fail(g, disk);
-	if (mount_root(g, disk) < 0)
-		return -1;
-	size_t n = 0;
-	while (paths[n])
-		n++;
-	char **out = calloc(n + 1, sizeof(*out));
-	size_t *lens = calloc(n + 1, sizeof(*lens));
-	if (!out || !lens) {
-		free(out);
-		free(lens);
-		return err_errno(ENOMEM, "reading '%s'", disk);
+	if (c->error) {
+		int rc = c->error_kind == ERR_INPUT ? err_input("%s", c->error) : err_fail("%s", c->error);
+		image_contents_free(c, 1);
+		return rc;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (guestfs_is_file(g, paths[i]) <= 0)
-			continue;
-		size_t len;
-		char *buf = guestfs_read_file(g, paths[i], &len);
-		if (!buf) {
-			for (size_t j = 0; j < i; j++)
-				free(out[j]);
-			free(out);
-			free(lens);
-			return gfs_fail(g, disk);
-		}
-		/* Keep binary content whole (and NUL-terminated for text users). */
-		out[i] = malloc(len + 1);
-		if (!out[i])
-			abort();
-		memcpy(out[i], buf, len);
-		out[i][len] = 0;
-		lens[i] = len;
-		free(buf);
-	}
-	*ret_contents = out;
+	*ret_contents = TAKE_PTR(c->files);
 	if (ret_lens)
-		*ret_lens = lens;
-	else
-		free(lens);
+		*ret_lens = TAKE_PTR(c->lens);
+	c->n_files = 0;
+	image_contents_free(c, 1);
 	return 0;
 }

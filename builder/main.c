@@ -65,9 +65,14 @@ static char *datadir_find(void)
 		exe[n] = 0;
 		_cleanup_free_ char *bindir = fs_dirname(exe);
 		_cleanup_free_ char *up = fs_dirname(bindir);
+		/* A source tree (build/qvsa) or an installed prefix (bin/qvsa, share/qvsa), relocatable. */
 		_cleanup_free_ char *probe = xasprintf("%s/targets/kvm.yaml", up);
 		if (fs_exists(probe))
 			return TAKE_PTR(up);
+		_cleanup_free_ char *share = xasprintf("%s/share/qvsa", up);
+		_cleanup_free_ char *probe2 = xasprintf("%s/targets/kvm.yaml", share);
+		if (fs_exists(probe2))
+			return TAKE_PTR(share);
 	}
 	return xstrdup(QVSA_DATADIR);
 }
@@ -186,23 +191,56 @@ static char *version_from_filename(const char *path)
 	return dash ? xasprintf("%.*s", (int)(dash - base), base) : NULL;
 }
 
-/* One artifact to verify. */
-struct verify_job {
-	char *artifact;       /* path */
-	char *target;         /* target name */
-	char *version;        /* expected bootstrap version */
-	char firmware[8];     /* the target's firmware, for the summary */
+/* What cmd_verify owns for one artifact (verify_job borrows from it). */
+struct verify_item {
+	char *artifact;    /* path; owned */
+	char *version;     /* expected bootstrap version; owned; NULL when the name does not tell */
+	struct target *t;  /* the artifact's target; owned */
 };
 
-static int cmd_verify(struct cli *c)
+/* The summary table on stdout: one row per artifact, a failure's reason after FAIL. */
+static void verify_print_table(const struct verify_job *jobs, size_t nj)
 {
-	_cleanup_free_ char *dd = datadir_find();
-	_cleanup_free_ char *cache = fs_cache_dir();
-	const char *arg = c->args[0];
-	struct verify_job jobs[64];
-	size_t nj = 0;
-	int rc = 0;
+	printf("%-10s %-28s %-5s %-26s %7s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "BOOT", "PERSONALIZE",
+	       "RESULT");
+	for (size_t i = 0; i < nj; i++) {
+		const struct verify_result *r = &jobs[i].result;
+		const char *base = strrchr(jobs[i].artifact, '/') ? strrchr(jobs[i].artifact, '/') + 1 : jobs[i].artifact;
+		printf("%-10s %-28s %-5s %-26s %6.1fs %11.1fs  ", target_name(jobs[i].target), base,
+		       target_firmware(jobs[i].target), r->devices, r->t_boot, r->t_personalize);
+		if (r->passed)
+			printf("PASS\n");
+		else
+			printf("FAIL  %.*s\n", (int)strcspn(r->reason, "\n"), r->reason);
+	}
+}
 
+static void verify_print_json(const struct verify_job *jobs, size_t nj)
+{
+	printf("[");
+	for (size_t i = 0; i < nj; i++) {
+		const struct verify_result *r = &jobs[i].result;
+		printf("%s{\"target\": \"%s\", \"artifact\": ", i ? ", " : "", target_name(jobs[i].target));
+		json_write_str(stdout, jobs[i].artifact);
+		printf(", \"passed\": %s, \"devices\": ", r->passed ? "true" : "false");
+		json_write_str(stdout, r->devices);
+		printf(", \"seconds\": {\"prepare\": %.1f, \"audit\": %.1f, \"boot\": %.1f, \"personalize\": %.1f, "
+		       "\"check\": %.1f}, \"reason\": ",
+		       r->t_prepare, r->t_audit, r->t_boot, r->t_personalize, r->t_check);
+		json_write_str(stdout, r->reason);
+		printf(", \"components\": ");
+		json_write_str(stdout, r->components);
+		printf("}");
+	}
+	printf("]\n");
+}
+
+/* The artifacts to verify: the recipe's (or --target's, or --all) in --out, or the one named. */
+static int verify_collect(struct cli *c, const char *dd, struct verify_item *items, size_t max, size_t *ret_n)
+{
+	const char *arg = c->args[0];
+	size_t n = 0;
+	int rc = 0;
 	if (ends_with(arg, ".yaml") || ends_with(arg, ".yml")) {
 		struct recipe *r = NULL;
 		if (recipe_load(arg, &r) < 0)
@@ -213,22 +251,34 @@ static int cmd_verify(struct cli *c)
 			return -1;
 		}
 		char *const *names = c->all ? all : c->n_targets ? c->targets : recipe_targets(r);
-		for (size_t i = 0; names[i] && nj < ELEMENTSOF(jobs) && rc == 0; i++) {
+		/* Every file of every target: aws ships a VMDK and a raw disk, both are booted. */
+		for (size_t i = 0; names[i] && rc == 0; i++) {
 			struct target *t = NULL;
 			if (target_find(dd, names[i], &t) < 0) {
 				rc = -1;
 				break;
 			}
-			char *path = xasprintf("%s/%s/%s-%s.%s", c->out_dir, recipe_version(r), recipe_version(r), names[i],
-					       target_extension(t));
-			target_free(t);
-			if (!fs_exists(path)) {
-				rc = err_input("artifact '%s' (target '%s') does not exist; run 'qvsa build %s' first", path,
-					       names[i], arg);
-				free(path);
-				break;
+			size_t na = target_n_artifacts(t);
+			for (size_t j = 0; j < na && rc == 0; j++) {
+				if (j > 0 && target_find(dd, names[i], &t) < 0) { /* each item owns its target */
+					rc = -1;
+					break;
+				}
+				char *path = xasprintf("%s/%s/%s-%s.%s", c->out_dir, recipe_version(r), recipe_version(r),
+						       names[i], target_artifact_at(t, j)->extension);
+				if (n >= max)
+					rc = err_input("more than %zu artifacts to verify", max);
+				else if (!fs_exists(path))
+					rc = err_input("artifact '%s' (target '%s') does not exist; run 'qvsa build %s' first",
+						       path, names[i], arg);
+				if (rc < 0) {
+					free(path);
+					target_free(t);
+					break;
+				}
+				items[n++] = (struct verify_item){.artifact = path, .version = xstrdup(recipe_version(r)),
+								  .t = t};
 			}
-			jobs[nj++] = (struct verify_job){.artifact = path, .target = xstrdup(names[i]), .version = xstrdup(recipe_version(r))};
 		}
 		recipe_free(r);
 	} else {
@@ -236,11 +286,25 @@ static int cmd_verify(struct cli *c)
 			return err_input("--all goes with a recipe, not with one artifact ('%s')", arg);
 		if (!fs_exists(arg))
 			return err_input("artifact '%s': no such file", arg);
-		char *t = c->n_targets ? xstrdup(c->targets[0]) : target_from_filename(arg);
-		if (!t)
+		_cleanup_free_ char *tname = c->n_targets ? xstrdup(c->targets[0]) : target_from_filename(arg);
+		if (!tname)
 			return err_input("artifact '%s': cannot tell its target from the name; pass --target", arg);
-		jobs[nj++] = (struct verify_job){.artifact = xstrdup(arg), .target = t, .version = version_from_filename(arg)};
+		struct target *t = NULL;
+		if (target_find(dd, tname, &t) < 0)
+			return -1;
+		items[n++] = (struct verify_item){.artifact = xstrdup(arg), .version = version_from_filename(arg), .t = t};
 	}
+	*ret_n = n;
+	return rc;
+}
+
+static int cmd_verify(struct cli *c)
+{
+	_cleanup_free_ char *dd = datadir_find();
+	_cleanup_free_ char *cache = fs_cache_dir();
+	struct verify_item items[64];
+	size_t nj = 0;
+	int rc = verify_collect(c, dd, items, ELEMENTSOF(items), &nj);
 
 	const char *accel = "tcg";
 	if (rc == 0 && nj > 0) {
@@ -256,74 +320,34 @@ static int cmd_verify(struct cli *c)
 	}
 	image_set_force_tcg(accel && strcmp(accel, "tcg") == 0);
 
-	struct verify_result results[64];
-	memset(results, 0, sizeof(results));
-	unsigned failed = 0;
-	for (size_t i = 0; i < nj && rc == 0; i++) {
-		struct target *t = NULL;
-		if (target_find(dd, jobs[i].target, &t) < 0) {
-			rc = -1;
-			break;
-		}
-		struct verify_opts o = {
-			.connect_uri = c->connect, .state_dir = cache, .accel = accel,
-			.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
-			.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
-			.expected_version = jobs[i].version, .timeout_s = c->timeout_s,
-		};
-		snprintf(jobs[i].firmware, sizeof(jobs[i].firmware), "%s", target_firmware(t));
-		if (verify_artifact(jobs[i].artifact, t, &o, &results[i]) < 0) {
-			failed++;
-			/* Print this failure now; keep going with the other artifacts. */
-			if (nj > 1) {
-				fprintf(stderr, "qvsa: %s\n", err_msg());
-				err_clear();
-			}
-		}
-		target_free(t);
-		if (qvsa_interrupted)
-			break;
-	}
+	struct verify_job jobs[ELEMENTSOF(items)];
+	for (size_t i = 0; i < nj; i++)
+		jobs[i] = (struct verify_job){.artifact = items[i].artifact, .target = items[i].t,
+					      .expected_version = items[i].version};
+	struct verify_opts o = {
+		.connect_uri = c->connect, .state_dir = cache, .accel = accel,
+		.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
+		.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
+		.timeout_s = c->timeout_s,
+	};
+	/* Every artifact in one run: two libguestfs launches in all, one boot each. */
+	int vrc = rc == 0 && nj > 0 ? verify_artifacts(jobs, nj, &o) : 0;
 
-	if (c->json) {
-		printf("[");
-		for (size_t i = 0; i < nj; i++) {
-			printf("%s{\"target\": \"%s\", \"artifact\": ", i ? ", " : "", jobs[i].target);
-			json_write_str(stdout, jobs[i].artifact);
-			printf(", \"passed\": %s, \"devices\": ", results[i].passed ? "true" : "false");
-			json_write_str(stdout, results[i].devices);
-			printf(", \"seconds\": {\"prepare\": %.1f, \"boot\": %.1f, \"personalize\": %.1f, \"check\": %.1f}, \"reason\": ",
-			       results[i].t_prepare, results[i].t_boot, results[i].t_personalize, results[i].t_check);
-			json_write_str(stdout, results[i].reason);
-			printf(", \"components\": ");
-			json_write_str(stdout, results[i].components);
-			printf("}");
-		}
-		printf("]\n");
-	} else if (nj > 0 && rc == 0) {
-		printf("%-10s %-28s %-5s %-26s %7s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "BOOT", "PERSONALIZE",
-		       "RESULT");
-		for (size_t i = 0; i < nj; i++) {
-			const char *fw = jobs[i].firmware[0] ? jobs[i].firmware : "?";
-			const char *base = strrchr(jobs[i].artifact, '/') ? strrchr(jobs[i].artifact, '/') + 1
-									  : jobs[i].artifact;
-			printf("%-10s %-28s %-5s %-26s %6.1fs %11.1fs  %s\n", jobs[i].target, base, fw, results[i].devices,
-			       results[i].t_boot, results[i].t_personalize, results[i].passed ? "PASS" : "FAIL");
-		}
-	}
+	if (rc == 0 && nj > 1) /* one artifact: its message is the recorded error */
+		for (size_t i = 0; i < nj; i++)
+			if (jobs[i].result.message)
+				fprintf(stderr, "qvsa: %s\n", jobs[i].result.message);
+	if (rc == 0 && c->json)
+		verify_print_json(jobs, nj);
+	else if (rc == 0 && nj > 0)
+		verify_print_table(jobs, nj);
 	for (size_t i = 0; i < nj; i++) {
-		free(jobs[i].artifact);
-		free(jobs[i].target);
-		free(jobs[i].version);
+		verify_result_clear(&jobs[i].result);
+		free(items[i].artifact);
+		free(items[i].version);
+		target_free(items[i].t);
 	}
-	if (rc < 0)
-		return -1;
-	if (failed) {
-		if (!err_msg())
-			err_fail("verification failed for %u of %zu artifact(s)", failed, nj);
-		return -1;
-	}
-	return 0;
+	return rc < 0 || vrc < 0 ? -1 : 0;
 }
 
 static int cmd_inspect(struct cli *c)

@@ -1,5 +1,6 @@
 #include "verify.h"
 
+#include "audit.h"
 #include "cleanup.h"
 #include "console.h"
 #include "domain.h"
@@ -9,6 +10,7 @@
 #include "log.h"
 #include "proc.h"
 #include "seed.h"
+#include "stamp.h"
 #include "stub.h"
 #include "target.h"
 #include "vm.h"
@@ -16,6 +18,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -25,12 +28,17 @@
 /* Console lines attached to a failure message. */
 #define VERIFY_ERROR_CONSOLE_LINES 20
 
+/* Where the initramfs the driver audit reads lives in an image's root. */
+#define VERIFY_INITRD_PATH "/boot/initrd.img"
+
 /* Everything one verification holds; released by run_cleanup on every path. */
 struct run {
 	const char *artifact;       /* as given; borrowed */
 	const struct target *t;     /* borrowed */
 	const struct verify_opts *o; /* borrowed */
 	const char *tname;          /* target name; borrowed from t */
+	const char *version;        /* expected bootstrap version; borrowed from the job or o */
+	struct verify_result *res;  /* the job's result; borrowed */
 	struct stat art_st;         /* the artifact before we started, to prove it unchanged */
 	bool art_known;             /* art_st is filled */
 	char *tmpdir;               /* fs_tmpdir_new; owned */
@@ -40,12 +48,42 @@ struct run {
 	char *backing;              /* the overlay's backing file: the artifact (absolute), or the disk
 				     * unpacked from it into tmpdir; owned */
 	char *name;                 /* domain name; owned */
+	char *xml;                  /* the domain's XML, made in prepare, used at boot; owned */
+	char *stamp;                /* /etc/qvsa-release as the audit read it, before the boot; owned */
 	struct stub *stub;          /* owned; NULL before start */
-	struct vm *vm;              /* owned; NULL before connect */
+	struct vm *vm;              /* owned; NULL before connect and after the boot */
 	struct console *con;        /* owned */
 	bool booted;                /* the domain was started (console lines are worth showing) */
-	char reason[1024];          /* judged failure; "" while none */
+	bool failed;                /* a verdict against the run is in reason; later stages skip it */
+	bool checked;               /* the overlay check passed: every stage is done (else finish fails the run) */
+	enum err_kind kind;         /* ERR_INPUT when the failure is bad input, else ERR_FAIL */
+	char reason[1024];          /* why it failed; "" while it has not */
 };
+
+/* The run failed: reason from fmt (the first verdict stays). Returns -1. */
+__attribute__((format(printf, 2, 3))) static int run_fail(struct run *r, const char *fmt, ...)
+{
+	if (!r->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+		va_end(ap);
+		r->kind = ERR_FAIL;
+		r->failed = true;
+	}
+	return -1;
+}
+
+/* The run failed with the recorded error (a step's own message), which is
+ * taken over and cleared so that the other runs go on. Returns -1. */
+static int run_fail_recorded(struct run *r)
+{
+	enum err_kind kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
+	run_fail(r, "%s", err_msg() ? err_msg() : "unknown error");
+	r->kind = kind;
+	err_clear();
+	return -1;
+}
 
 /* "qvsa-verify-<pid>-<target>" with anything unusual in the target name replaced. */
 static char *domain_name(const char *tname)
@@ -84,6 +122,9 @@ static const char *artifact_writer(const struct target *t, const char *path)
 	return target_writer(t);
 }
 
+/* Everything on disk before the driver audit: overlay (of the disk unpacked
+ * or converted when need be), platform stub, seed and domain XML. The libvirt
+ * connection waits for the boot: one domain at a time. */
 static int prepare(struct run *r)
 {
 	/* The writer table is the one place that knows each format's QEMU name ("vhd" is "vpc"). */
@@ -176,14 +217,13 @@ static int prepare(struct run *r)
 		.console_path = r->console_path,
 		.no_relabel = r->o->connect_uri == NULL,
 	};
-	_cleanup_free_ char *xml = NULL;
-	if (domain_xml(&ds, &xml) < 0 || check_interrupted() < 0)
+	if (domain_xml(&ds, &r->xml) < 0)
 		return -1;
-	return vm_open(r->o->connect_uri, r->o->state_dir, r->name, xml, &r->vm);
+	return check_interrupted();
 }
 
 /* Why the appliance failed, judged from what the console, the stub and the
- * domain showed; writes r->reason and returns -1, or returns 0. */
+ * domain showed: run_fail, or 0. */
 static int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 {
 	const char *status = console_status(r->con);
@@ -191,17 +231,14 @@ static int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 	stub_report(r->stub, &rep);
 	char st[64] = "", why[512] = "";
 
-	if (end == VM_END_INTERRUPTED) {
-		snprintf(r->reason, sizeof(r->reason), "interrupted by signal");
-		return -1;
-	}
+	if (end == VM_END_INTERRUPTED)
+		return run_fail(r, "interrupted by signal");
 	/* A rejection by the platform explains a failure status best. */
 	const char *want_code = r->o->expected_code ? r->o->expected_code : r->o->perscode;
 	if (rep.requests > 0 && !rep.accepted) {
 		bool wrong_code = rep.code && strcmp(rep.code, want_code) != 0;
-		snprintf(r->reason, sizeof(r->reason), "platform rejected the personalization %s: %s",
-			 wrong_code ? "code" : "request", rep.reason ? rep.reason : "no reason given");
-		return -1;
+		return run_fail(r, "platform rejected the personalization %s: %s", wrong_code ? "code" : "request",
+				rep.reason ? rep.reason : "no reason given");
 	}
 	if (!status) {
 		/* Say how far the boot got: no agent, or not even a bootloader line. */
@@ -212,39 +249,24 @@ static int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 						      : "; the serial console stayed empty")
 					   : "; the agent never started (no QVSA-AGENT line)";
 		if (end == VM_END_TIMEOUT)
-			snprintf(r->reason, sizeof(r->reason), "no QVSA-STATUS line within %u s (agent missing or hung?)%s",
-				 timeout_s, hint);
-		else
-			snprintf(r->reason, sizeof(r->reason), "the VM stopped (%s) without a QVSA-STATUS line%s",
-				 vm_end_describe(end), hint);
-		return -1;
+			return run_fail(r, "no QVSA-STATUS line within %u s (agent missing or hung?)%s", timeout_s, hint);
+		return run_fail(r, "the VM stopped (%s) without a QVSA-STATUS line%s", vm_end_describe(end), hint);
 	}
 	console_json_string(status, "status", st, sizeof(st));
 	if (strcmp(st, "success") != 0) {
 		if (!console_json_string(status, "reason", why, sizeof(why)))
 			snprintf(why, sizeof(why), "%s", status);
-		snprintf(r->reason, sizeof(r->reason), "agent reported status '%s': %s", st[0] ? st : "?", why);
-		return -1;
+		return run_fail(r, "agent reported status '%s': %s", st[0] ? st : "?", why);
 	}
-	if (rep.requests == 0) {
-		snprintf(r->reason, sizeof(r->reason), "agent reported success but the platform stub received no request");
-		return -1;
-	}
-	if (!rep.code || strcmp(rep.code, want_code) != 0) {
-		snprintf(r->reason, sizeof(r->reason), "platform received code '%s', expected '%s'",
-			 rep.code ? rep.code : "", want_code);
-		return -1;
-	}
-	if (!rep.version || strcmp(rep.version, r->o->expected_version) != 0) {
-		snprintf(r->reason, sizeof(r->reason), "appliance sent bootstrap version '%s', expected '%s'",
-			 rep.version ? rep.version : "(none)", r->o->expected_version);
-		return -1;
-	}
-	if (end == VM_END_TIMEOUT) {
-		snprintf(r->reason, sizeof(r->reason), "the appliance reported success but did not power off within %u s",
-			 timeout_s);
-		return -1;
-	}
+	if (rep.requests == 0)
+		return run_fail(r, "agent reported success but the platform stub received no request");
+	if (!rep.code || strcmp(rep.code, want_code) != 0)
+		return run_fail(r, "platform received code '%s', expected '%s'", rep.code ? rep.code : "", want_code);
+	if (!rep.version || strcmp(rep.version, r->version) != 0)
+		return run_fail(r, "appliance sent bootstrap version '%s', expected '%s'",
+				rep.version ? rep.version : "(none)", r->version);
+	if (end == VM_END_TIMEOUT)
+		return run_fail(r, "the appliance reported success but did not power off within %u s", timeout_s);
 	return 0;
 }
 
@@ -270,12 +292,9 @@ static int judge_components(struct run *r, const char *text, char *joined, size_
 			size_t nlen = (size_t)(eq - line);
 			int vlen = (int)(len - nlen - 1);
 			const char *want = served_version(served, line, nlen);
-			if (!want || strlen(want) != (size_t)vlen || strncmp(want, eq + 1, (size_t)vlen) != 0) {
-				snprintf(r->reason, sizeof(r->reason),
-					 "overlay /etc/qvsa/components has %.*s, platform served %.*s=%s", (int)len, line,
-					 (int)nlen, line, want ? want : "(nothing)");
-				return -1;
-			}
+			if (!want || strlen(want) != (size_t)vlen || strncmp(want, eq + 1, (size_t)vlen) != 0)
+				return run_fail(r, "overlay /etc/qvsa/components has %.*s, platform served %.*s=%s",
+						(int)len, line, (int)nlen, line, want ? want : "(nothing)");
 			used += (size_t)snprintf(joined + used, used < jlen ? jlen - used : 0, "%s%.*s",
 						 n_file ? "," : "", (int)len, line);
 			n_file++;
@@ -284,36 +303,56 @@ static int judge_components(struct run *r, const char *text, char *joined, size_
 	}
 	for (const char *const *s = served; s && *s; s++)
 		n_served++;
-	if (n_file != n_served) {
-		snprintf(r->reason, sizeof(r->reason),
-			 "overlay /etc/qvsa/components lists %zu components, platform served %zu", n_file, n_served);
-		return -1;
-	}
+	if (n_file != n_served)
+		return run_fail(r, "overlay /etc/qvsa/components lists %zu components, platform served %zu", n_file,
+				n_served);
 	return 0;
 }
 
-static int check_overlay(struct run *r, struct verify_result *ret)
+/* The overlay after the boot: files[0] /etc/qvsa/components, files[1]
+ * /etc/qvsa/personalized, files[2] /etc/qvsa-release (check_paths). */
+static int judge_overlay(struct run *r, const struct image_content *c)
 {
-	const char *paths[] = {"/etc/qvsa/components", "/etc/qvsa/personalized", NULL};
-	_cleanup_strv_ char **got = NULL;
-	if (image_read_files(r->overlay, "qcow2", paths, &got) < 0)
+	if (c->error)
+		return run_fail(r, "reading the overlay: %s", c->error);
+	if (!c->files[0])
+		return run_fail(r, "the overlay has no /etc/qvsa/components after the boot");
+	if (!c->files[1])
+		return run_fail(r, "the overlay has no /etc/qvsa/personalized marker after the boot");
+	/* First boot personalizes; the build's identity stays as built. */
+	if (!c->files[2] || !r->stamp || strcmp(c->files[2], r->stamp) != 0)
+		return run_fail(r, "the appliance changed its /etc/qvsa-release during the boot");
+	if (judge_components(r, c->files[0], r->res->components, sizeof(r->res->components)) < 0)
 		return -1;
-	if (!got[0]) {
-		snprintf(r->reason, sizeof(r->reason), "the overlay has no /etc/qvsa/components after the boot");
-		free(got[1]);
+	r->checked = true;
+	return 0;
+}
+
+/* The image before any boot: files[0] the initramfs, files[1] /etc/qvsa-release (audit_paths). */
+static int judge_image(struct run *r, const struct image_content *c)
+{
+	if (c->error) {
+		run_fail(r, "driver audit: %s", c->error);
+		r->kind = c->error_kind;
 		return -1;
 	}
-	if (!got[1]) {
-		snprintf(r->reason, sizeof(r->reason), "the overlay has no /etc/qvsa/personalized marker after the boot");
-		return -1;
-	}
-	return judge_components(r, got[0], ret->components, sizeof(ret->components));
+	if (!c->files[0])
+		return run_fail(r, "driver audit: the image has no %s", VERIFY_INITRD_PATH);
+	if (audit_initramfs(c->files[0], c->lens[0], r->t, VERIFY_INITRD_PATH) < 0)
+		return run_fail_recorded(r);
+	/* The agent sends the stamped version: a wrong stamp cannot pass, so spend no boot on it. */
+	_cleanup_free_ char *stamped = stamp_get(c->files[1], "BOOTSTRAP_VERSION");
+	if (!stamped || strcmp(stamped, r->version) != 0)
+		return run_fail(r, "the image is stamped BOOTSTRAP_VERSION '%s', expected '%s'",
+				stamped ? stamped : "(none)", r->version);
+	r->stamp = xstrdup(c->files[1]);
+	return 0;
 }
 
 /* Follow the console until the domain stops, the budget runs out or a signal
  * arrives. Phases: boot (until the agent's start marker), personalize (until
- * its status line), then check (power-off and the overlay; left open for
- * run_verify, its start time in *ret_tcheck). */
+ * its status line), then check (the power-off; left open for boot_one, its
+ * start time in *ret_tcheck). */
 static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, enum vm_end *ret_end,
 		  double *ret_tcheck)
 {
@@ -340,7 +379,7 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 				ret->t_boot = log_phase_end("boot", tph, true);
 			else
 				ret->t_personalize = log_phase_end("personalize", tph, true);
-			tph = log_phase_begin("check", "status line seen; waiting for power-off, then reading the overlay");
+			tph = log_phase_begin("check", "status line seen; waiting for power-off");
 			ph = PH_CHECK;
 		}
 		if (last) /* the console was read once more after the VM ended */
@@ -368,37 +407,104 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 	return 0;
 }
 
-static int run_verify(struct run *r, struct verify_result *ret)
+/* Stage 3 for one run: connect, boot and follow it, judge what it showed. */
+static void boot_one(struct run *r)
 {
 	unsigned timeout_s = r->o->timeout_s ? r->o->timeout_s : VERIFY_DEFAULT_TIMEOUT_S;
-	domain_devices(target_verify_disk_bus(r->t), target_verify_disk_controller(r->t),
-		       target_verify_nic_model(r->t), ret->devices, sizeof(ret->devices));
-
-	double t = log_phase_begin("prepare", "overlay, seed, platform stub and VM for target %s", r->tname);
-	int rc = prepare(r);
-	ret->t_prepare = log_phase_end("prepare", t, rc == 0);
-	if (rc < 0)
-		return -1;
-
+	/* One connection (and event loop) at a time: each run connects just before its boot. */
+	double t = now_monotonic();
+	int rc = vm_open(r->o->connect_uri, r->o->state_dir, r->name, r->xml, &r->vm);
+	r->res->t_prepare += now_monotonic() - t;
+	if (rc < 0) {
+		run_fail_recorded(r);
+		return;
+	}
 	enum vm_end end = VM_END_RUNNING;
 	double tc = 0;
-	if (follow(r, ret, timeout_s, &end, &tc) < 0)
-		return -1;
+	rc = follow(r, r->res, timeout_s, &end, &tc);
+	if (rc < 0)
+		run_fail_recorded(r);
 	/* The domain is gone (or killed now): the overlay is no longer written. */
 	vm_close(r->vm);
 	r->vm = NULL;
+	if (rc < 0)
+		return;
 	rc = judge_boot(r, end, timeout_s);
-	if (rc == 0) {
-		double t_read = now_monotonic();
-		rc = check_overlay(r, ret);
-		log_debug("verify: reading the overlay took %.1fs", now_monotonic() - t_read);
+	r->res->t_check = log_phase_end("check", tc, rc == 0);
+}
+
+/* The runs still in the race (no failure yet), as pointers into runs; caller frees. */
+static size_t runs_alive(struct run *runs, size_t n, struct run ***ret)
+{
+	struct run **alive = calloc(n ? n : 1, sizeof(*alive));
+	if (!alive)
+		abort();
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!runs[i].failed)
+			alive[m++] = &runs[i];
+	*ret = alive;
+	return m;
+}
+
+/* One of the two libguestfs launches over every run still alive. */
+struct read_stage {
+	const char *phase;        /* progress line tag */
+	const char *what;         /* what is read, for the progress line */
+	const char *const *paths; /* NULL-terminated, in the order judge expects them */
+	int (*judge)(struct run *r, const struct image_content *c); /* run_fail or 0 */
+	bool audit;               /* the launch's time counts in t_audit (else in t_check) */
+};
+
+static const char *const audit_paths[] = {VERIFY_INITRD_PATH, "/etc/qvsa-release", NULL};
+static const struct read_stage audit_stage = {"audit", "initramfs modules and stamp", audit_paths, judge_image, true};
+static const char *const check_paths[] = {"/etc/qvsa/components", "/etc/qvsa/personalized", "/etc/qvsa-release",
+					  NULL};
+static const struct read_stage check_stage = {"check", "personalization in the overlays", check_paths, judge_overlay,
+					      false};
+
+/* Add the overlay of every run still alive to ONE libguestfs launch, read
+ * the stage's paths and judge each run. Each run's share of the launch is
+ * its time split evenly. */
+static void read_stage_run(const struct read_stage *st, struct run *runs, size_t n)
+{
+	_cleanup_free_ struct run **alive = NULL;
+	size_t m = runs_alive(runs, n, &alive);
+	if (m == 0 || qvsa_interrupted)
+		return;
+	_cleanup_free_ struct image_disk *disks = calloc(m, sizeof(*disks));
+	if (!disks)
+		abort();
+	for (size_t k = 0; k < m; k++)
+		disks[k] = (struct image_disk){.path = alive[k]->overlay, .format = "qcow2", .name = alive[k]->artifact};
+	double t = log_phase_begin(st->phase, "%s: %zu image%s in one libguestfs launch", st->what, m, m == 1 ? "" : "s");
+	struct image_content *c = NULL;
+	int rc = image_read_many(disks, m, st->paths, &c);
+	size_t nfail = 0;
+	if (rc < 0) {
+		/* Nothing was read: every run in this launch fails with the one error. */
+		_cleanup_free_ char *msg = xstrdup(err_msg() ? err_msg() : "unknown error");
+		enum err_kind kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
+		err_clear();
+		for (size_t k = 0; k < m; k++) {
+			run_fail(alive[k], "%s", qvsa_interrupted ? "interrupted by signal" : msg);
+			alive[k]->kind = kind;
+		}
+		nfail = m;
+	} else {
+		for (size_t k = 0; k < m; k++) {
+			if (st->judge(alive[k], &c[k]) == 0 && qvsa_interrupted)
+				run_fail(alive[k], "interrupted by signal"); /* not a verdict */
+			if (alive[k]->failed) {
+				nfail++;
+				log_phase_begin(st->phase, "%s: %s", alive[k]->tname, alive[k]->reason);
+			}
+		}
+		image_contents_free(c, m);
 	}
-	if (rc == 0 && qvsa_interrupted) { /* during the overlay check: not a verdict */
-		snprintf(r->reason, sizeof(r->reason), "interrupted by signal");
-		rc = -1;
-	}
-	ret->t_check = log_phase_end("check", tc, rc == 0);
-	return rc;
+	double dt = log_phase_end(st->phase, t, nfail == 0);
+	for (size_t k = 0; k < m; k++)
+		*(st->audit ? &alive[k]->res->t_audit : &alive[k]->res->t_check) += dt / (double)m;
 }
 
 /* Keep the console log: always at <state_dir>/last-console-<target>.log, and
@@ -436,6 +542,8 @@ static void run_cleanup(struct run *r, struct verify_result *ret)
 	free(r->console_path);
 	free(r->backing);
 	free(r->name);
+	free(r->xml);
+	free(r->stamp);
 	console_free(r->con);
 }
 
@@ -451,45 +559,111 @@ static bool artifact_changed(const struct run *r)
 	       st.st_mtim.tv_nsec != r->art_st.st_mtim.tv_nsec;
 }
 
+/* Release the run and write its verdict into its result (message included). */
+static void finish(struct run *r)
+{
+	struct verify_result *ret = r->res;
+	if (!r->failed && !r->checked)
+		run_fail(r, "interrupted by signal"); /* a stage stopped before reaching it */
+	_cleanup_free_ char *tail = r->booted ? console_tail(r->con, VERIFY_ERROR_CONSOLE_LINES, "  | ") : xstrdup("");
+	run_cleanup(r, ret);
+	if (artifact_changed(r)) {
+		r->failed = false; /* this verdict overrides any other */
+		run_fail(r, "the artifact changed during verification (it must stay read-only)");
+	}
+	if (!r->failed) {
+		ret->passed = true;
+		return;
+	}
+	snprintf(ret->reason, sizeof(ret->reason), "%s", r->reason);
+	ret->error_kind = r->kind;
+	if (tail[0])
+		ret->message = xasprintf("verify '%s' (target %s): %s\nlast console lines%s%s%s:\n%s", r->artifact,
+					 r->tname, r->reason, ret->console_log[0] ? " (full log: " : "", ret->console_log,
+					 ret->console_log[0] ? ")" : "", tail);
+	else
+		ret->message = xasprintf("verify '%s' (target %s): %s", r->artifact, r->tname, r->reason);
+}
+
+void verify_result_clear(struct verify_result *r)
+{
+	if (!r)
+		return;
+	free(r->message);
+	r->message = NULL;
+}
+
+int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts *o)
+{
+	for (size_t i = 0; i < n; i++)
+		memset(&jobs[i].result, 0, sizeof(jobs[i].result));
+	for (size_t i = 0; i < n; i++)
+		if (!o->state_dir || !o->perscode || !o->accel || !jobs[i].target ||
+		    !(jobs[i].expected_version || o->expected_version))
+			return err_input("verify '%s': target, state_dir, perscode, expected version and accel are required",
+					 jobs[i].artifact);
+	struct run *runs = calloc(n ? n : 1, sizeof(*runs));
+	if (!runs)
+		abort();
+	err_clear();
+	for (size_t i = 0; i < n; i++) {
+		struct run *r = &runs[i];
+		*r = (struct run){
+			.artifact = jobs[i].artifact,
+			.t = jobs[i].target,
+			.o = o,
+			.tname = target_name(jobs[i].target),
+			.version = jobs[i].expected_version ? jobs[i].expected_version : o->expected_version,
+			.res = &jobs[i].result,
+			.con = console_new(),
+		};
+		r->name = domain_name(r->tname);
+		domain_devices(target_verify_disk_bus(r->t), target_verify_disk_controller(r->t),
+			       target_verify_nic_model(r->t), r->res->devices, sizeof(r->res->devices));
+	}
+
+	/* 1. Every overlay, seed and stub. */
+	for (size_t i = 0; i < n && !qvsa_interrupted; i++) {
+		struct run *r = &runs[i];
+		double t = log_phase_begin("prepare", "overlay, seed and platform stub for target %s", r->tname);
+		int rc = prepare(r);
+		r->res->t_prepare = log_phase_end("prepare", t, rc == 0);
+		if (rc < 0)
+			run_fail_recorded(r);
+	}
+	/* 2. The driver audit of every image: no boot is spent on one that cannot find its disk or NIC. */
+	read_stage_run(&audit_stage, runs, n);
+	/* 3. One boot at a time. */
+	for (size_t i = 0; i < n && !qvsa_interrupted; i++)
+		if (!runs[i].failed)
+			boot_one(&runs[i]);
+	/* 4. Every booted overlay. */
+	read_stage_run(&check_stage, runs, n);
+
+	unsigned failed = 0;
+	const struct verify_result *last = NULL;
+	for (size_t i = 0; i < n; i++) {
+		finish(&runs[i]);
+		if (!jobs[i].result.passed) {
+			failed++;
+			last = &jobs[i].result;
+		}
+	}
+	free(runs);
+	if (!failed)
+		return 0;
+	if (n == 1)
+		return last->error_kind == ERR_INPUT ? err_input("%s", last->message) : err_fail("%s", last->message);
+	return err_fail("verification failed for %u of %zu artifacts", failed, n);
+}
+
 int verify_artifact(const char *artifact, const struct target *t, const struct verify_opts *o,
 		    struct verify_result *ret)
 {
-	memset(ret, 0, sizeof(*ret));
-	if (!o->state_dir || !o->perscode || !o->expected_version || !o->accel)
-		return err_input("verify '%s': state_dir, perscode, expected_version and accel are required", artifact);
-	struct run r = {
-		.artifact = artifact,
-		.t = t,
-		.o = o,
-		.tname = target_name(t),
-		.con = console_new(),
-	};
-	r.name = domain_name(r.tname);
-	err_clear();
-
-	int rc = run_verify(&r, ret);
-	if (rc < 0 && !r.reason[0])
-		snprintf(r.reason, sizeof(r.reason), "%s", err_msg() ? err_msg() : "unknown error");
-	enum err_kind kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
-	_cleanup_free_ char *tail =
-		r.booted ? console_tail(r.con, VERIFY_ERROR_CONSOLE_LINES, "  | ") : xstrdup("");
-	run_cleanup(&r, ret);
-	if (artifact_changed(&r)) {
-		rc = -1;
-		snprintf(r.reason, sizeof(r.reason), "the artifact changed during verification (it must stay read-only)");
-	}
-	if (rc == 0) {
-		err_clear();
-		ret->passed = true;
-		return 0;
-	}
-	snprintf(ret->reason, sizeof(ret->reason), "%s", r.reason);
-	_cleanup_free_ char *msg = NULL;
-	if (tail[0])
-		msg = xasprintf("verify '%s' (target %s): %s\nlast console lines%s%s%s:\n%s", artifact, r.tname,
-				r.reason, ret->console_log[0] ? " (full log: " : "", ret->console_log,
-				ret->console_log[0] ? ")" : "", tail);
-	else
-		msg = xasprintf("verify '%s' (target %s): %s", artifact, r.tname, r.reason);
-	return kind == ERR_INPUT ? err_input("%s", msg) : err_fail("%s", msg);
+	struct verify_job job = {.artifact = artifact, .target = t, .expected_version = o->expected_version};
+	int rc = verify_artifacts(&job, 1, o);
+	*ret = job.result;
+	ret->message = NULL; /* recorded as the error; ret carries no owned memory */
+	verify_result_clear(&job.result);
+	return rc;
 }

@@ -4,7 +4,10 @@
 #ifndef QVSA_VERIFY_H
 #define QVSA_VERIFY_H
 
+#include "err.h"
+
 #include <stdbool.h>
+#include <stddef.h>
 
 struct target;
 
@@ -18,7 +21,8 @@ struct verify_opts {
 	const char *accel;            /* resolved accelerator: "kvm" or "tcg" (never "auto") */
 	const char *perscode;         /* code written into the seed; required */
 	const char *expected_code;    /* code the stub accepts; NULL: same as perscode */
-	const char *expected_version; /* bootstrap version the stub must receive; required */
+	const char *expected_version; /* bootstrap version the stub must receive; required unless
+				       * every verify_job names its own */
 	unsigned timeout_s;           /* budget from domain start to power-off; 0: default 180 */
 	bool keep_console;            /* keep the console log next to the artifact's work dir */
 };
@@ -26,20 +30,44 @@ struct verify_opts {
 /* Outcome of one verification, with phase timings (seconds). */
 struct verify_result {
 	bool passed;
-	double t_prepare;     /* overlay, seed, stub, domain definition */
+	double t_prepare;     /* overlay, seed, stub, domain definition, libvirt connection */
+	double t_audit;       /* this artifact's even share of the one driver-audit launch */
 	double t_boot;        /* domain start until the agent starts personalizing */
 	double t_personalize; /* agent start until its status line */
-	double t_check;       /* shutdown + reading the overlay */
+	double t_check;       /* power-off + this artifact's even share of the one overlay-reading launch */
 	char reason[1024];    /* why it failed (empty on pass) */
 	char components[512]; /* "ML=..,VULNSIGS=..,..." found in the overlay on pass */
 	char devices[128];    /* e.g. "virtio-blk + virtio-net" */
 	char console_log[512]; /* kept copy of the serial console log ("" if none) */
+	char *message;        /* on failure, the full message to print ("verify 'A' (target T): reason"
+			       * and the last console lines); owned, NULL on pass; verify_result_clear frees */
+	enum err_kind error_kind; /* on failure: ERR_INPUT (bad input: exit 2) or ERR_FAIL */
 };
 
-/* Verify artifact (an existing file; format from the target's writer). Fills
- * *ret in every case where the boot ran. Returns 0 if it passed, -1 with an
- * error recorded (and ret->reason set) if not. Cleans up domain, overlay and
- * stub on every path, including an interrupt. */
+/* One artifact to verify, and what became of it. */
+struct verify_job {
+	const char *artifact;         /* an existing file; borrowed, required */
+	const struct target *target;  /* its target (devices, writer, modules); borrowed, required */
+	const char *expected_version; /* bootstrap version the stub must receive; borrowed; NULL: the opts' */
+	struct verify_result result;  /* written by verify_artifacts in every case; verify_result_clear frees */
+};
+
+/* Verify n artifacts with two libguestfs launches in all: prepare every
+ * overlay; ONE launch reads the initramfs (/boot/initrd.img) and the stamp
+ * of every image for the driver audit (audit_initramfs) and the stamped
+ * version, and a job that fails it is not booted; boot the others one at a
+ * time; ONE launch reads every booted overlay for the verdict. Fills each
+ * jobs[i].result. Returns 0 if all passed; otherwise -1 with an error
+ * recorded: for n == 1 the job's message, else "verification failed for K of
+ * N artifacts" (each job's own message is in its result). Cleans up domains,
+ * overlays and stubs on every path, including an interrupt. */
+int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts *o);
+
+/* Free what a result owns (its message); accepts NULL. */
+void verify_result_clear(struct verify_result *r);
+
+/* verify_artifacts for one artifact with o->expected_version (required).
+ * Fills *ret (its message stays NULL: it is the recorded error). */
 int verify_artifact(const char *artifact, const struct target *t, const struct verify_opts *o,
 		    struct verify_result *ret);
 

@@ -274,7 +274,7 @@ char *fs_cache_dir(void)
 }
 
 /* Registered temporary directories (few at a time; a fixed table is enough). */
-static char *tmp_dirs[32];
+static char *tmp_dirs[256];
 
 char *fs_tmpdir_new(const char *tag)
 {

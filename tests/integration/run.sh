@@ -55,23 +55,51 @@ if run broken-recipe 2 "$qvsa" build "$work/broken.yaml" --out "$work/broken-out
 	fi
 fi
 
-# 2. Build the example recipe.
-if run build 0 "$qvsa" build recipes/qvsa.yaml --out "$out" --accel auto; then
-	if [ -s "$art" ] && qemu-img check -q -f qcow2 "$art" &&
-		qemu-img info --output=json "$art" | grep -q '"compat": "1.1"'; then
-		ok "build wrote $(basename "$art"), qemu-img check clean, compat 1.1"
+# 2. The driver audit: a recipe that drops a target's driver fails before any disk is assembled.
+mkdir -p "$work/drop"
+cat >"$work/drop/recipe.yaml" <<YAML
+name: drop-driver
+version: $version
+base:
+  modules:
+    omit: [vmxnet3]
+disk:
+  size: 256M
+personalization:
+  platform_url: http://platform.example/
+targets: [kvm, vmware]
+YAML
+if run driver-audit 1 "$qvsa" build "$work/drop/recipe.yaml" --out "$work/drop-out" --accel tcg; then
+	if grep -q "driver audit .*(target vmware): initramfs lacks module vmxnet3" "$work/driver-audit.err" &&
+		! grep -q "^\[assemble" "$work/driver-audit.err" && [ ! -e "$work/drop-out" ]; then
+		ok "driver audit: dropping vmxnet3 fails the vmware target before assembly"
 	else
-		bad "build artifact missing or not clean"
-	fi
-	if (cd "$out/$version" && sha256sum -c --quiet SHA256SUMS) &&
-		grep -q "\"sha256\": \"$(sha256sum "$art" | cut -d' ' -f1)\"" "$out/$version/manifest.json"; then
-		ok "manifest.json and SHA256SUMS match the artifact"
-	else
-		bad "manifest/SHA256SUMS do not match the artifact"
+		bad "driver audit message: $(tail -2 "$work/driver-audit.err")"
 	fi
 fi
 
-# 3. inspect reads the stamp from inside the image.
+# 3. Build the example recipe: every target, writers two at a time.
+if run build 0 "$qvsa" build recipes/qvsa.yaml --out "$out" --accel auto -j 2; then
+	if [ "$(ls "$out/$version" | grep -c "^$version-")" = 13 ]; then
+		ok "build wrote all 13 artifacts of 12 targets ($(sed -n 's/^built .* in \([0-9.]*s\).*/\1/p' "$work/build.out"))"
+	else
+		bad "build wrote: $(ls "$out/$version")"
+	fi
+	if (cd "$out/$version" && sha256sum -c --quiet SHA256SUMS) &&
+		grep -q "\"sha256\": \"$(sha256sum "$art" | cut -d' ' -f1)\"" "$out/$version/manifest.json"; then
+		ok "manifest.json and SHA256SUMS match the artifacts"
+	else
+		bad "manifest/SHA256SUMS do not match the artifacts"
+	fi
+	if tests/integration/conformance.sh "$out/$version" "$version" >"$work/conformance.out" 2>&1; then
+		ok "conformance by other readers: $(grep -c '^PASS' "$work/conformance.out") checks"
+	else
+		bad "conformance:"
+		grep -v '^PASS' "$work/conformance.out" | sed 's/^/    /'
+	fi
+fi
+
+# 4. inspect reads the stamp from inside the image.
 if run inspect 0 "$qvsa" inspect "$art" --accel tcg; then
 	if grep -q "^BOOTSTRAP_VERSION=\"$version\"" "$work/inspect.out" && grep -q '^BUILD_ID="[0-9a-f]\{16\}"' "$work/inspect.out"; then
 		ok "inspect prints the stamp ($version)"
@@ -80,17 +108,17 @@ if run inspect 0 "$qvsa" inspect "$art" --accel tcg; then
 	fi
 fi
 
-# 4. verify passes: agent success, stub got code + version, overlay holds the components.
-sum_before=$(sha256sum "$art" | cut -d' ' -f1)
-if run verify 0 "$qvsa" verify "$art" --accel tcg; then
-	if grep -q "PASS" "$work/verify.out" && [ "$(sha256sum "$art" | cut -d' ' -f1)" = "$sum_before" ]; then
-		ok "verify PASS for kvm; artifact unchanged"
+# 5. verify --all: every artifact as shipped boots with its platform's devices and personalizes.
+if run verify 0 "$qvsa" verify recipes/qvsa.yaml --out "$out" --all --accel tcg; then
+	if [ "$(grep -c ' PASS$' "$work/verify.out")" = 13 ] && (cd "$out/$version" && sha256sum -c --quiet SHA256SUMS); then
+		ok "verify --all: 13 artifacts of 12 targets PASS; artifacts unchanged"
+		sed 's/^/    /' "$work/verify.out"
 	else
 		bad "verify output: $(cat "$work/verify.out")"
 	fi
 fi
 
-# 5. A wrong personalization code fails with the platform's reason.
+# 6. A wrong personalization code fails with the platform's reason.
 if run wrong-code 1 "$qvsa" verify "$art" --accel tcg --perscode 1111111111; then
 	if grep -q "unknown personalization code" "$work/wrong-code.err"; then
 		ok "wrong code: verify fails with the stub's reason"
@@ -99,7 +127,7 @@ if run wrong-code 1 "$qvsa" verify "$art" --accel tcg --perscode 1111111111; the
 	fi
 fi
 
-# 6. An image whose agent is broken: verify times out with a clear message.
+# 7. An image whose agent is broken: verify times out with a clear message.
 mkdir -p "$work/broken-agent"
 cp recipes/common.yaml "$work/broken-agent/" 2>/dev/null
 cat >"$work/broken-agent/agent" <<'SH'
