@@ -367,9 +367,38 @@ static int cmd_inspect(struct cli *c)
 			return -1;
 	}
 	image_set_force_tcg(strcmp(accel, "tcg") == 0);
+
+	/* A container (OVA, GCE tarball) is opened through its writer's unpack; the
+	 * writer is found from the target named in the artifact's file name. */
+	const char *disk = art, *format = NULL;
+	_cleanup_free_ char *unpacked = NULL, *dd = datadir_find();
+	_cleanup_free_ char *tname = target_from_filename(art);
+	struct target *t = NULL;
+	if (tname && target_find(dd, tname, &t) == 0) {
+		for (size_t i = 0; i < target_n_artifacts(t); i++) {
+			const struct target_artifact *ta = target_artifact_at(t, i);
+			_cleanup_free_ char *suffix = xasprintf(".%s", ta->extension);
+			const struct writer_ops *w = writer_find(ta->writer);
+			if (!w || !ends_with(art, suffix))
+				continue;
+			format = w->disk_format;
+			if (w->unpack) {
+				char *tmp = fs_tmpdir_new("inspect");
+				if (!tmp || w->unpack(art, tmp, &unpacked) < 0) {
+					target_free(t);
+					return -1;
+				}
+				free(tmp); /* still registered: removed on exit */
+				disk = unpacked;
+			}
+			break;
+		}
+	}
+	target_free(t);
+	err_clear();
 	const char *paths[] = {"/etc/qvsa-release", "/etc/qvsa/components", NULL};
 	char **contents = NULL;
-	if (image_read_files(art, NULL, paths, &contents) < 0)
+	if (image_read_files(disk, format, paths, &contents) < 0)
 		return -1;
 	int rc = 0;
 	if (!contents[0]) {

@@ -99,14 +99,17 @@ if run build 0 "$qvsa" build recipes/qvsa.yaml --out "$out" --accel auto -j 2; t
 	fi
 fi
 
-# 4. inspect reads the stamp from inside the image.
-if run inspect 0 "$qvsa" inspect "$art" --accel tcg; then
-	if grep -q "^BOOTSTRAP_VERSION=\"$version\"" "$work/inspect.out" && grep -q '^BUILD_ID="[0-9a-f]\{16\}"' "$work/inspect.out"; then
-		ok "inspect prints the stamp ($version)"
-	else
-		bad "inspect output lacks the stamp: $(head -5 "$work/inspect.out")"
+# 4. inspect reads the stamp from inside the image (also through a container: the OVA).
+for a in "$art" "$out/$version/$version-vmware.ova"; do
+	name=inspect-$(basename "$a")
+	if run "$name" 0 "$qvsa" inspect "$a" --accel tcg; then
+		if grep -q "^BOOTSTRAP_VERSION=\"$version\"" "$work/$name.out" && grep -q '^BUILD_ID="[0-9a-f]\{16\}"' "$work/$name.out"; then
+			ok "inspect $(basename "$a") prints the stamp ($version)"
+		else
+			bad "inspect $(basename "$a") output lacks the stamp: $(head -5 "$work/$name.out")"
+		fi
 	fi
-fi
+done
 
 # 5. verify --all: every artifact as shipped boots with its platform's devices and personalizes.
 if run verify 0 "$qvsa" verify recipes/qvsa.yaml --out "$out" --all --accel tcg; then
