@@ -244,12 +244,6 @@ fail:
 
 int image_read_files(const char *disk, const char *format, const char *const *paths, char ***ret_contents)
 {
-	return image_read_files_len(disk, format, paths, ret_contents, NULL);
-}
-
-int image_read_files_len(const char *disk, const char *format, const char *const *paths, char ***ret_contents,
-			 size_t **ret_lens)
-{
 	struct image_disk d = {.path = disk, .format = format};
 	struct image_content *c = NULL;
 	if (image_read_many(&d, 1, paths, &c) < 0)
@@ -260,8 +254,6 @@ int image_read_files_len(const char *disk, const char *format, const char *const
 		return rc;
 	}
 	*ret_contents = TAKE_PTR(c->files);
-	if (ret_lens)
-		*ret_lens = TAKE_PTR(c->lens);
 	c->n_files = 0;
 	image_contents_free(c, 1);
 	return 0;

@@ -17,9 +17,6 @@ bool image_force_tcg(void);
  * and read each of paths. ret_contents[i] gets the file's text or NULL if it
  * does not exist; caller frees each and the array. */
 int image_read_files(const char *disk, const char *format, const char *const *paths, char ***ret_contents);
-/* The same, binary-safe: (*ret_lens)[i] is the length of ret_contents[i]; caller frees it. */
-int image_read_files_len(const char *disk, const char *format, const char *const *paths, char ***ret_contents,
-			 size_t **ret_lens);
 
 /* One disk for image_read_many. */
 struct image_disk {

@@ -35,14 +35,6 @@ const struct writer_ops *writer_find(const char *name)
 	return NULL;
 }
 
-const char *const *writer_names(void)
-{
-	static const char *names[ELEMENTSOF(writers) + 1];
-	for (size_t i = 0; i < ELEMENTSOF(writers); i++)
-		names[i] = writers[i]->name;
-	return names;
-}
-
 /* A JSON number field "key": N from qemu-img's output. */
 static int json_u64(const char *json, const char *key, uint64_t *ret)
 {

@@ -42,8 +42,6 @@ struct writer_ops {
 
 /* The writer called name, or NULL. */
 const struct writer_ops *writer_find(const char *name);
-/* Names of all writers, NULL-terminated (static). */
-const char *const *writer_names(void);
 
 /* Shared by writers that use qemu-img: virtual size and format as qemu-img
  * reports them; records an error naming the artifact if they differ. */

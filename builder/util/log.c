@@ -25,8 +25,6 @@ void log_init(bool quiet)
 		log_verbose = true;
 }
 
-void log_set_verbose(bool on) { log_verbose = on; }
-
 double now_monotonic(void)
 {
 	struct timespec ts;

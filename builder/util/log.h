@@ -10,9 +10,8 @@
 void log_init(bool quiet);
 /* A one-line notice, always shown ("qvsa: ..."). */
 void log_notice(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Detail shown only with --verbose / QVSA_DEBUG=1. */
+/* Detail shown only with QVSA_DEBUG=1. */
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void log_set_verbose(bool on);
 
 /* Start a named phase; returns its start time (monotonic seconds). */
 double log_phase_begin(const char *phase, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
