@@ -6,7 +6,7 @@ CC      ?= cc
 PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libarchive
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
+CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/verify -Ibuilder/verify/platforms -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -15,7 +15,7 @@ endif
 B        := build
 # Stamped build dates come from the last commit, never the clock.
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
-LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c))
+LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/verify/*.c builder/verify/platforms/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 MAIN_OBJ := $(B)/builder/main.o
 AGENT_DIR := templates/bootstrap-agent
