@@ -3,7 +3,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libarchive
+PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
 CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/verify -Ibuilder/verify/platforms -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
@@ -29,7 +29,8 @@ AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
 DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
-	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils
+	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
+	libxml2-dev libmbedtls-dev genisoimage
 
 .PHONY: all deps demo check unit integration install clean
 all: $(B)/qvsa $(AGENT)
@@ -41,13 +42,15 @@ $(B)/%.o: %.c
 $(B)/qvsa: $(MAIN_OBJ) $(LIB_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS)) -lpthread
 
-# The bootstrap agent runs inside the appliance: static, no sanitizers.
+# The bootstrap agent runs inside the appliance: static, no sanitizers; TLS
+# through mbedTLS (Debian's static libraries).
+AGENT_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 $(AGENT): $(AGENT_SRC) $(wildcard $(AGENT_DIR)/src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -Os $(WARN) -static -o $@.tmp $(AGENT_SRC) && mv $@.tmp $@
+	$(CC) -D_GNU_SOURCE -Os $(WARN) -static -o $@.tmp $(AGENT_SRC) $(AGENT_LIBS) && mv $@.tmp $@
 
 $(B)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(AGENT_LIB_SRC:%.c=$(B)/%.o)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS) criterion) -lpthread
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS) criterion) $(AGENT_LIBS) -lpthread
 
 $(B)/tests/unit/%.o: CPPFLAGS += -I$(AGENT_DIR)/src -DQVSA_SRCDIR='"$(CURDIR)"'
 

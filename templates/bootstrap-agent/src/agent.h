@@ -60,6 +60,7 @@ struct agent_userdata {
 	char *perscode;     /* personalization code as written (not yet validated), or NULL */
 	char *platform_url; /* qvsa.platform_url, or NULL when absent */
 	char *proxy;        /* qvsa.proxy, or NULL when absent ("" means: no proxy) */
+	char *ca_pem;       /* ca_certs: trusted: certificates (cloud-init's form), concatenated PEM, or NULL */
 	bool poweroff;      /* power_state.mode is poweroff */
 	bool cloud_config;  /* the document was #cloud-config (else the PERSCODE= form) */
 };
@@ -116,6 +117,17 @@ int agent_components_parse(const char *body, struct agent_components *ret);
 void agent_components_free(struct agent_components *c);
 /* The REASON= line of a rejection body (new string), or NULL. */
 char *agent_reason_parse(const char *body);
+
+/* ---- the platform transport (post.c) ---- */
+
+/* One POST of body (the JSON request) to the platform's personalize endpoint
+ * below platform_url, through proxy_url when non-NULL. https:// is verified
+ * against ca_pem (a NUL-terminated bundle of PEM certificates); http:// is
+ * refused unless allow_http. Returns 0 with the HTTP status and a new body
+ * string; -EAGAIN for failures a later attempt may fix (resolution, connect,
+ * reset, timeout); -EPROTO for the rest, with the reason recorded. */
+int agent_platform_post(const char *platform_url, const char *proxy_url, const char *ca_pem, bool allow_http,
+			const char *body, int timeout_ms, int *ret_status, char **ret_body);
 
 /* ---- network client (net.c) ---- */
 

@@ -40,6 +40,8 @@ struct agent_state {
 	struct agent_userdata ud;       /* parsed user-data */
 	char *platform_url;             /* effective platform URL, or NULL */
 	char *proxy;                    /* effective proxy URL, or NULL for none */
+	char *ca_pem;                   /* CAs trusted for the platform: the image's, then user-data's; or NULL */
+	bool allow_http;                /* the image allows a plain http:// platform URL */
 	struct agent_components comps;  /* what the platform granted */
 	const char *stage;              /* failing stage, NULL while all is well */
 };
@@ -61,6 +63,7 @@ static void agent_state_free(struct agent_state *st)
 	agent_userdata_free(&st->ud);
 	free(st->platform_url);
 	free(st->proxy);
+	free(st->ca_pem);
 	agent_components_free(&st->comps);
 }
 
@@ -114,11 +117,28 @@ static int agent_load_config(const struct agent_opts *o, struct agent_state *st)
 	st->platform_url = st->ud.platform_url ? agent_strdup(st->ud.platform_url)
 					       : agent_kv_get(conf, "PLATFORM_URL");
 	st->proxy = st->ud.proxy ? agent_strdup(st->ud.proxy) : agent_kv_get(conf, "PROXY");
-	free(conf);
 	if (st->proxy && !*st->proxy) {
 		free(st->proxy);
 		st->proxy = NULL;
 	}
+	char *allow = agent_kv_get(conf, "ALLOW_HTTP");
+	st->allow_http = allow && (strcmp(allow, "yes") == 0 || strcmp(allow, "1") == 0 || strcmp(allow, "true") == 0);
+	free(allow);
+	free(conf);
+	/* The image's CA bundle first, then what the owner's user-data adds. */
+	char *ca = NULL, *ca_path = agent_path(o, "/etc/qvsa/ca.pem");
+	struct agent_buf cas = { 0 };
+	if (access(ca_path, F_OK) == 0 && agent_read_file(ca_path, 1u << 20, &ca) == 0)
+		agent_buf_puts(&cas, ca);
+	free(ca);
+	free(ca_path);
+	if (st->ud.ca_pem) {
+		if (cas.len && cas.data[cas.len - 1] != '\n')
+			agent_buf_puts(&cas, "\n");
+		agent_buf_puts(&cas, st->ud.ca_pem);
+	}
+	st->ca_pem = cas.len ? agent_buf_steal(&cas) : NULL;
+	agent_buf_free(&cas);
 	if (!st->platform_url || !*st->platform_url)
 		return agent_fail("no platform URL (PLATFORM_URL in /etc/qvsa/platform.conf "
 				  "or qvsa: platform_url: in user-data)");
@@ -128,19 +148,10 @@ static int agent_load_config(const struct agent_opts *o, struct agent_state *st)
 /* POST the code; retry only what a later attempt can fix (the network). */
 static int agent_personalize(struct agent_state *st)
 {
-	struct agent_url platform = { 0 }, proxy = { 0 };
-	if (agent_url_parse(st->platform_url, &platform) < 0)
-		return -1;
-	if (st->proxy && agent_url_parse(st->proxy, &proxy) < 0) {
-		agent_url_free(&platform);
-		return -1;
-	}
 	struct utsname un;
 	if (uname(&un) < 0)
 		snprintf(un.machine, sizeof(un.machine), "unknown");
 	char *body = agent_request_body(st->ud.perscode, st->version, un.machine);
-	char *req = agent_request_build(&platform, st->proxy ? &proxy : NULL, body);
-	const struct agent_url *to = st->proxy ? &proxy : &platform;
 	int status = 0, r = -EAGAIN;
 	char *resp = NULL;
 	for (int attempt = 1; attempt <= AGENT_HTTP_ATTEMPTS && r == -EAGAIN; attempt++) {
@@ -149,17 +160,13 @@ static int agent_personalize(struct agent_state *st)
 				AGENT_HTTP_PAUSE_S);
 			sleep(AGENT_HTTP_PAUSE_S);
 		}
-		fprintf(stderr, "qvsa-agent: contacting the platform at %s%s%s (attempt %d/%d)\n",
-			st->platform_url, st->proxy ? " via proxy " : "", st->proxy ? to->host : "",
-			attempt, AGENT_HTTP_ATTEMPTS);
-		r = agent_http_exchange(to->host, to->port, req, AGENT_HTTP_TIMEOUT_MS, &status, &resp);
+		fprintf(stderr, "qvsa-agent: contacting the platform at %s%s (attempt %d/%d)\n",
+			st->platform_url, st->proxy ? " via the proxy" : "", attempt, AGENT_HTTP_ATTEMPTS);
+		r = agent_platform_post(st->platform_url, st->proxy, st->ca_pem, st->allow_http, body,
+					AGENT_HTTP_TIMEOUT_MS, &status, &resp);
 	}
 	agent_wipe(body);
-	agent_wipe(req);
 	free(body);
-	free(req);
-	agent_url_free(&platform);
-	agent_url_free(&proxy);
 	if (r == -EAGAIN) {
 		char last[512];
 		snprintf(last, sizeof(last), "%s", agent_error());

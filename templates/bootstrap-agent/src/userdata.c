@@ -371,6 +371,7 @@ void agent_userdata_free(struct agent_userdata *u)
 	free(u->perscode);
 	free(u->platform_url);
 	free(u->proxy);
+	free(u->ca_pem);
 	*u = (struct agent_userdata){ 0 };
 }
 

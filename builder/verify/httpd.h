@@ -1,0 +1,60 @@
+/* A small threaded HTTP/1.1 server for verification: the qVSA platform stub
+ * and every cloud's metadata emulator run on it. Plain HTTP or TLS
+ * (OpenSSL), one request per connection (Connection: close), bounded
+ * header and body sizes, a per-connection timeout. Bound to a loopback
+ * address; the guest reaches it through QEMU's user network. */
+#ifndef QVSA_HTTPD_H
+#define QVSA_HTTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct httpd;
+
+/* One parsed request, valid for the handler call only. */
+struct httpd_request {
+	const char *method; /* "GET", "PUT", "POST", ... */
+	const char *target; /* request target as sent (origin or absolute form) */
+	const char *path;   /* its path, "%XX" left as sent, without the query */
+	const char *query;  /* text after '?', or "" */
+	const char *body;   /* NUL-terminated body (may hold NULs before body_len) */
+	size_t body_len;    /* body bytes */
+	const void *priv;   /* the server's header table; use httpd_header */
+};
+
+/* Value of the first header called name (case-insensitive), or NULL. */
+const char *httpd_header(const struct httpd_request *rq, const char *name);
+
+/* What a handler answers. The server sends Content-Length and
+ * Connection: close itself. */
+struct httpd_response {
+	int status;                /* HTTP status; 0 is taken as 500 */
+	const char *content_type;  /* NULL: text/plain */
+	char *body;                /* malloc'ed body, freed by the server; NULL: empty */
+	size_t body_len;           /* body bytes */
+	char extra_headers[256];   /* further header lines, each ending in "\r\n" (e.g. "Metadata-Flavor: Google\r\n") */
+};
+
+/* Called in the server's thread for every complete request. resp is zeroed. */
+typedef void (*httpd_handler)(void *opaque, const struct httpd_request *rq, struct httpd_response *resp);
+
+struct httpd_config {
+	const char *bind_addr;   /* NULL: "127.0.0.1" */
+	uint16_t port;           /* 0: a free port */
+	const char *cert_pem;    /* server certificate chain (PEM) for TLS; NULL: plain HTTP */
+	const char *key_pem;     /* its private key (PEM); required with cert_pem */
+	httpd_handler handler;   /* required */
+	void *opaque;            /* handed to the handler; borrowed */
+	size_t max_header;       /* 0: 16 KiB; larger requests get 431 */
+	size_t max_body;         /* 0: 64 KiB; larger bodies get 413 */
+	unsigned timeout_ms;     /* 0: 10 s without a complete request gets 408 */
+};
+
+/* Bind, listen and serve in a thread. Returns 0, or -1 with an error recorded. */
+int httpd_start(const struct httpd_config *c, struct httpd **ret);
+uint16_t httpd_port(const struct httpd *h);
+/* Stop the thread, close the socket, free; accepts NULL. */
+void httpd_stop(struct httpd *h);
+
+#endif
