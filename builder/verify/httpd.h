@@ -9,8 +9,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <strings.h>
 
 struct httpd;
+
+/* One request header line. */
+struct httpd_field {
+	const char *name;  /* as sent */
+	const char *value; /* leading and trailing blanks removed */
+};
 
 /* One parsed request, valid for the handler call only. */
 struct httpd_request {
@@ -20,11 +27,19 @@ struct httpd_request {
 	const char *query;  /* text after '?', or "" */
 	const char *body;   /* NUL-terminated body (may hold NULs before body_len) */
 	size_t body_len;    /* body bytes */
-	const void *priv;   /* the server's header table; use httpd_header */
+	const struct httpd_field *headers; /* in the order sent */
+	size_t n_headers;   /* entries in headers */
 };
 
-/* Value of the first header called name (case-insensitive), or NULL. */
-const char *httpd_header(const struct httpd_request *rq, const char *name);
+/* Value of the first header called name (case-insensitive), or NULL.
+ * Inline so that handlers can be unit-tested without a server. */
+static inline const char *httpd_header(const struct httpd_request *rq, const char *name)
+{
+	for (size_t i = 0; i < rq->n_headers; i++)
+		if (strcasecmp(rq->headers[i].name, name) == 0)
+			return rq->headers[i].value;
+	return NULL;
+}
 
 /* What a handler answers. The server sends Content-Length and
  * Connection: close itself. */
