@@ -210,11 +210,19 @@ Test(agent_http, url_parse)
 	cr_assert_str_eq(u.password, "p:ss");
 	agent_url_free(&u);
 
-	cr_assert_eq(agent_url_parse("https://platform.example/", &u), -1);
-	cr_assert(strstr(agent_error(), "https not supported by the tiny agent"), "%s", agent_error());
+	cr_assert_not(u.https);
+	cr_assert_eq(agent_url_parse("https://platform.example/", &u), 0, "%s", agent_error());
+	cr_assert(u.https);
+	cr_assert_eq(u.port, 443);
+	agent_url_free(&u);
+	cr_assert_eq(agent_url_parse("HTTPS://10.0.2.2:8443/api", &u), 0);
+	cr_assert(u.https);
+	cr_assert_eq(u.port, 8443);
+	cr_assert_str_eq(u.path, "/api");
+	agent_url_free(&u);
 	const char *bad[] = { "ftp://x/", "platform.example", "http://:80/", "http://h:0/",
 			      "http://h:99999/", "http://h:8x/", "http://h/?a=b", "http://[::1/",
-			      "http://u%4@h/" };
+			      "http://u%4@h/", "httpx://h/", "https:/h/" };
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		cr_assert_eq(agent_url_parse(bad[i], &u), -1, "%s should be rejected", bad[i]);
 }
@@ -278,6 +286,57 @@ Test(agent_http, request_via_proxy_and_json_escaping)
 	cr_assert_null(strstr(req2, "Proxy-Authorization"));
 	agent_url_free(&plat);
 	agent_url_free(&proxy);
+}
+
+Test(agent_http, request_https_direct_and_tunnelled)
+{
+	struct agent_url plat, proxy;
+	cr_assert_eq(agent_url_parse("https://platform.example/api", &plat), 0);
+	cr_assert_eq(agent_url_parse("http://user:secret@proxy:3128", &proxy), 0);
+	/* the request travels inside the tunnel: origin form, no proxy credentials */
+	_cleanup_free_ char *req = agent_request_build(&plat, &proxy, "{}");
+	cr_assert(starts_with(req, "POST /api/qvsa/v1/personalize HTTP/1.1\r\nHost: platform.example\r\n"),
+		  "%s", req);
+	cr_assert_null(strstr(req, "Proxy-Authorization"), "%s", req);
+	_cleanup_free_ char *direct = agent_request_build(&plat, NULL, "{}");
+	cr_assert_str_eq(req, direct);
+	agent_url_free(&plat);
+
+	cr_assert_eq(agent_url_parse("https://10.0.2.2:8443/", &plat), 0);
+	_cleanup_free_ char *req2 = agent_request_build(&plat, NULL, "{}");
+	cr_assert(strstr(req2, "\r\nHost: 10.0.2.2:8443\r\n"), "%s", req2);
+	_cleanup_free_ char *conn = agent_connect_request_build(&plat, &proxy);
+	_cleanup_free_ char *cred = agent_base64("user:secret", 11);
+	_cleanup_free_ char *want = xasprintf("CONNECT 10.0.2.2:8443 HTTP/1.1\r\nHost: 10.0.2.2:8443\r\n"
+					      "User-Agent: qvsa-agent/1\r\n"
+					      "Proxy-Authorization: Basic %s\r\n\r\n", cred);
+	cr_assert_str_eq(conn, want);
+	agent_url_free(&plat);
+	agent_url_free(&proxy);
+
+	/* CONNECT names the port even when it is the default */
+	cr_assert_eq(agent_url_parse("https://[fd00::1]/", &plat), 0);
+	cr_assert_eq(agent_url_parse("http://proxy:3128", &proxy), 0);
+	_cleanup_free_ char *conn2 = agent_connect_request_build(&plat, &proxy);
+	cr_assert(starts_with(conn2, "CONNECT [fd00::1]:443 HTTP/1.1\r\n"), "%s", conn2);
+	cr_assert_null(strstr(conn2, "Proxy-Authorization"));
+	agent_url_free(&plat);
+	agent_url_free(&proxy);
+}
+
+Test(agent_http, connect_response_parse)
+{
+	int status = 0;
+	const char *ok = "HTTP/1.1 200 Connection established\r\n\r\n";
+	cr_assert_eq(agent_connect_response_parse(ok, strlen(ok), &status), 0);
+	cr_assert_eq(status, 200);
+	cr_assert_eq(agent_connect_response_parse(ok, strlen(ok) - 1, &status), 1);
+	const char *denied = "HTTP/1.0 407 Proxy Authentication Required\r\nContent-Length: 3\r\n\r\nno!";
+	cr_assert_eq(agent_connect_response_parse(denied, strlen(denied), &status), 0);
+	cr_assert_eq(status, 407);
+	const char *extra = "HTTP/1.1 200 OK\r\n\r\n\x16\x03";
+	cr_assert_eq(agent_connect_response_parse(extra, strlen(extra), &status), -1);
+	cr_assert_eq(agent_connect_response_parse("SSH-2.0-x\r\n\r\n", 13, &status), -1);
 }
 
 Test(agent_http, base64)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 /* ---- errors and buffers (util.c) ---- */
 
@@ -66,7 +67,7 @@ struct agent_userdata {
 };
 
 /* Parse user-data: a "#cloud-config" document (qvsa: perscode/platform_url/proxy,
- * power_state: mode) or plain text with a PERSCODE=<digits> line. *ret must be
+ * power_state: mode, ca_certs: trusted: [PEM...], also as ca-certs:) or plain text with a PERSCODE=<digits> line. *ret must be
  * zeroed by the caller and is filled as far as parsing got even on failure,
  * so a power_state request survives a broken qvsa: section. Returns -1 on the
  * first unusable value, after parsing the rest. Free with agent_userdata_free. */
@@ -77,26 +78,37 @@ int agent_perscode_check(const char *code);
 
 /* ---- HTTP (http.c) ---- */
 
-/* A parsed http:// URL. */
+/* A parsed http:// or https:// URL. */
 struct agent_url {
 	char *host;     /* host name or address literal (no brackets) */
-	uint16_t port;  /* port, 80 when absent */
+	uint16_t port;  /* port; 80 (http) or 443 (https) when absent */
+	bool https;     /* the scheme is https: TLS, verified, to host */
 	char *path;     /* absolute path, "/" when absent */
 	char *user;     /* percent-decoded user name, or NULL */
 	char *password; /* percent-decoded password, or NULL */
 };
 
-/* Parse an http:// URL; https:// and anything else fail with a reason. */
+/* Parse an http:// or https:// URL; anything else fails with a reason. */
 int agent_url_parse(const char *s, struct agent_url *ret);
 void agent_url_free(struct agent_url *u);
 /* The personalize endpoint below a platform base path (new string). */
 char *agent_endpoint_path(const char *base_path);
 /* The JSON request body: {"perscode":..,"bootstrap_version":..,"arch":..}. */
 char *agent_request_body(const char *perscode, const char *version, const char *arch);
-/* The full HTTP request posting body to platform, through proxy when non-NULL
- * (absolute-URI form, Basic Proxy-Authorization when it has credentials). */
+/* The full HTTP request posting body to platform. For http:// through proxy
+ * (non-NULL): absolute-URI form, Basic Proxy-Authorization when the proxy URL
+ * has credentials. For https:// the proxy is ignored: the request travels
+ * inside the CONNECT tunnel in origin form, and the proxy's credentials
+ * never reach the platform. */
 char *agent_request_build(const struct agent_url *platform, const struct agent_url *proxy,
 			  const char *body);
+/* "CONNECT host:port" asking proxy for a tunnel to platform, with Basic
+ * Proxy-Authorization when the proxy URL has credentials (new string). */
+char *agent_connect_request_build(const struct agent_url *platform, const struct agent_url *proxy);
+/* Parse a proxy's answer to CONNECT: 1 if more bytes are needed, 0 with the
+ * status once the headers are complete, -1 if malformed (or if bytes follow
+ * a 2xx answer, which must be the last thing before TLS starts). */
+int agent_connect_response_parse(const char *raw, size_t len, int *ret_status);
 /* Standard base64 of data (new string). */
 char *agent_base64(const void *data, size_t len);
 
@@ -138,6 +150,45 @@ int agent_connect(const char *host, uint16_t port, int timeout_ms);
  * failures worth retrying (resolution, connect, reset, timeout), -EPROTO otherwise. */
 int agent_http_exchange(const char *host, uint16_t port, const char *req, int timeout_ms,
 			int *ret_status, char **ret_body);
+
+/* ---- byte streams: TCP, and TLS over it (net.c, tls.c) ---- */
+
+struct agent_tls; /* a verified TLS client session (tls.c) */
+
+/* One connection to a server. Reads and writes return -EAGAIN for what a
+ * later attempt may fix (reset, timeout) and -EPROTO for the rest, with the
+ * reason recorded; both name the stream by where. */
+struct agent_stream {
+	int fd;                /* the connected socket, owned; -1 once closed */
+	struct agent_tls *tls; /* TLS session over fd, owned; NULL while plain TCP */
+	char *where;           /* "host port N" (and "via proxy ..."), for messages; owned */
+};
+/* Connect to host:port as agent_connect does; -EAGAIN on failure. */
+int agent_stream_connect(const char *host, uint16_t port, int timeout_ms, struct agent_stream *ret);
+/* Write all of data within timeout_ms. 0, or -EAGAIN/-EPROTO. */
+int agent_stream_write(struct agent_stream *s, const void *data, size_t len, int timeout_ms);
+/* Read what arrives within timeout_ms: bytes read (> 0), 0 at end of stream, or -EAGAIN/-EPROTO. */
+ssize_t agent_stream_read(struct agent_stream *s, void *buf, size_t cap, int timeout_ms);
+/* agent_http_exchange over an open stream; the stream stays open. */
+int agent_stream_exchange(struct agent_stream *s, const char *req, int timeout_ms, int *ret_status,
+			  char **ret_body);
+/* Close (TLS first, with a close_notify if it goes out at once); zero s. Accepts a zeroed s. */
+void agent_stream_close(struct agent_stream *s);
+/* Monotonic seconds, and a wait for fd to be ready until such a deadline (0, or -1 on timeout). */
+double agent_now(void);
+int agent_fd_wait(int fd, short events, double deadline);
+
+/* Run a TLS 1.2+ handshake on s (connected, maybe through a proxy tunnel) to
+ * host, trusting only the certificates in ca_pem, and check that the server's
+ * certificate names host (DNS name, or IP address SAN for an address literal).
+ * On success s->tls is set. -EAGAIN for connection failures, -EPROTO for
+ * certificate and protocol failures, each with one reason. */
+int agent_tls_start(struct agent_stream *s, const char *host, const char *ca_pem, int timeout_ms);
+/* I/O on s->tls, as agent_stream_write/agent_stream_read. */
+int agent_tls_write(struct agent_stream *s, const void *data, size_t len, int timeout_ms);
+ssize_t agent_tls_read(struct agent_stream *s, void *buf, size_t cap, int timeout_ms);
+/* Free a session (accepts NULL); sends close_notify if the socket takes it at once. */
+void agent_tls_free(struct agent_tls *t);
 /* DNS wire format helpers, public for the tests. */
 int agent_dns_query(const char *host, uint16_t id, unsigned char *buf, size_t cap, size_t *ret_len);
 int agent_dns_answer(const unsigned char *buf, size_t len, uint16_t id, uint32_t *ret_addr_be);

@@ -48,12 +48,11 @@ int agent_url_parse(const char *s, struct agent_url *ret)
 	struct agent_url u = { .port = 80 };
 	const char *p = strstr(s, "://");
 	if (!p)
-		return agent_fail("URL '%s': not an http:// URL", s);
+		return agent_fail("URL '%s': not an http:// or https:// URL", s);
 	if ((size_t)(p - s) == 5 && strncasecmp(s, "https", 5) == 0)
-		return agent_fail("URL '%s': https not supported by the tiny agent "
-				  "(use http://, or an http:// proxy)", s);
-	if ((size_t)(p - s) != 4 || strncasecmp(s, "http", 4) != 0)
-		return agent_fail("URL '%s': unsupported scheme (only http://)", s);
+		u = (struct agent_url){ .port = 443, .https = true };
+	else if ((size_t)(p - s) != 4 || strncasecmp(s, "http", 4) != 0)
+		return agent_fail("URL '%s': unsupported scheme (only http:// and https://)", s);
 	p += 3;
 	size_t alen = strcspn(p, "/?#");
 	const char *auth = p, *at = memrchr(p, '@', alen);
@@ -158,15 +157,31 @@ char *agent_request_body(const char *perscode, const char *version, const char *
 	return agent_buf_steal(&b);
 }
 
-/* host[:port] as it goes into Host: and absolute URIs. */
-static void agent_put_authority(struct agent_buf *b, const struct agent_url *u)
+/* host[:port] as it goes into Host: and absolute URIs; always_port for
+ * CONNECT, whose target must name the port. */
+static void agent_put_authority(struct agent_buf *b, const struct agent_url *u, bool always_port)
 {
 	if (strchr(u->host, ':'))
 		agent_buf_printf(b, "[%s]", u->host);
 	else
 		agent_buf_puts(b, u->host);
-	if (u->port != 80)
+	if (always_port || u->port != (u->https ? 443 : 80))
 		agent_buf_printf(b, ":%u", u->port);
+}
+
+/* Proxy-Authorization when the proxy URL carries credentials. */
+static void agent_put_proxy_auth(struct agent_buf *b, const struct agent_url *proxy)
+{
+	if (!proxy->user)
+		return;
+	struct agent_buf cred = { 0 };
+	agent_buf_printf(&cred, "%s:%s", proxy->user, proxy->password ? proxy->password : "");
+	char *b64 = agent_base64(cred.data, cred.len);
+	agent_buf_printf(b, "Proxy-Authorization: Basic %s\r\n", b64);
+	explicit_bzero(b64, strlen(b64));
+	explicit_bzero(cred.data, cred.len);
+	free(b64);
+	agent_buf_free(&cred);
 }
 
 char *agent_request_build(const struct agent_url *platform, const struct agent_url *proxy,
@@ -174,27 +189,37 @@ char *agent_request_build(const struct agent_url *platform, const struct agent_u
 {
 	struct agent_buf b = { 0 };
 	char *path = agent_endpoint_path(platform->path);
+	/* https goes through a CONNECT tunnel: the proxy never sees this request */
+	if (platform->https)
+		proxy = NULL;
 	agent_buf_puts(&b, "POST ");
 	if (proxy) {
 		agent_buf_puts(&b, "http://");
-		agent_put_authority(&b, platform);
+		agent_put_authority(&b, platform, false);
 	}
 	agent_buf_printf(&b, "%s HTTP/1.1\r\nHost: ", path);
 	free(path);
-	agent_put_authority(&b, platform);
+	agent_put_authority(&b, platform, false);
 	agent_buf_puts(&b, "\r\nUser-Agent: qvsa-agent/1\r\n"
 			   "Content-Type: application/json\r\n"
 			   "Accept: text/plain\r\n"
 			   "Connection: close\r\n");
-	if (proxy && proxy->user) {
-		struct agent_buf cred = { 0 };
-		agent_buf_printf(&cred, "%s:%s", proxy->user, proxy->password ? proxy->password : "");
-		char *b64 = agent_base64(cred.data, cred.len);
-		agent_buf_printf(&b, "Proxy-Authorization: Basic %s\r\n", b64);
-		free(b64);
-		agent_buf_free(&cred);
-	}
+	if (proxy)
+		agent_put_proxy_auth(&b, proxy);
 	agent_buf_printf(&b, "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+	return agent_buf_steal(&b);
+}
+
+char *agent_connect_request_build(const struct agent_url *platform, const struct agent_url *proxy)
+{
+	struct agent_buf b = { 0 };
+	agent_buf_puts(&b, "CONNECT ");
+	agent_put_authority(&b, platform, true);
+	agent_buf_puts(&b, " HTTP/1.1\r\nHost: ");
+	agent_put_authority(&b, platform, true);
+	agent_buf_puts(&b, "\r\nUser-Agent: qvsa-agent/1\r\n");
+	agent_put_proxy_auth(&b, proxy);
+	agent_buf_puts(&b, "\r\n");
 	return agent_buf_steal(&b);
 }
 
@@ -334,6 +359,22 @@ int agent_http_response_parse(const char *raw, size_t len, bool eof, int *ret_st
 	}
 	*ret_status = status;
 	*ret_body = agent_buf_steal(&b);
+	return 0;
+}
+
+int agent_connect_response_parse(const char *raw, size_t len, int *ret_status)
+{
+	const char *body, *hend = agent_headers_end(raw, len, &body);
+	if (!hend)
+		return len > 16384 ? agent_fail("proxy response: headers too long") : 1;
+	if (len < 12 || strncmp(raw, "HTTP/1.", 7) != 0 || raw[8] != ' ' || raw[9] < '1' ||
+	    raw[9] > '5' || !isdigit((unsigned char)raw[10]) || !isdigit((unsigned char)raw[11]))
+		return agent_fail("proxy response: not HTTP/1.x");
+	int status = (raw[9] - '0') * 100 + (raw[10] - '0') * 10 + (raw[11] - '0');
+	/* the server speaks TLS only after our ClientHello: nothing may follow a 2xx */
+	if (status / 100 == 2 && body != raw + len)
+		return agent_fail("proxy response: data after the CONNECT answer");
+	*ret_status = status;
 	return 0;
 }
 

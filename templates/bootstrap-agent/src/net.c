@@ -128,7 +128,7 @@ int agent_hosts_lookup(const char *text, const char *host, uint32_t *ret_addr_be
 	return -1;
 }
 
-static double agent_now(void)
+double agent_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -244,8 +244,7 @@ int agent_connect(const char *host, uint16_t port, int timeout_ms)
 	return fd;
 }
 
-/* Wait for fd to be ready until deadline (monotonic seconds); 0, or -1 on timeout. */
-static int agent_wait(int fd, short events, double deadline)
+int agent_fd_wait(int fd, short events, double deadline)
 {
 	for (;;) {
 		int ms = (int)((deadline - agent_now()) * 1000);
@@ -260,69 +259,110 @@ static int agent_wait(int fd, short events, double deadline)
 	}
 }
 
-int agent_http_exchange(const char *host, uint16_t port, const char *req, int timeout_ms,
-			int *ret_status, char **ret_body)
+int agent_stream_connect(const char *host, uint16_t port, int timeout_ms, struct agent_stream *ret)
 {
 	int fd = agent_connect(host, port, timeout_ms);
 	if (fd < 0)
 		return -EAGAIN;
-	int rc = -EAGAIN;
-	struct agent_buf resp = { 0 };
+	*ret = (struct agent_stream){ .fd = fd, .where = agent_printf("%s port %u", host, port) };
+	return 0;
+}
+
+void agent_stream_close(struct agent_stream *s)
+{
+	agent_tls_free(s->tls);
+	/* where is set only once fd is ours: a zeroed stream's fd 0 is not */
+	if (s->fd >= 0 && s->where)
+		close(s->fd);
+	free(s->where);
+	*s = (struct agent_stream){ .fd = -1 };
+}
+
+int agent_stream_write(struct agent_stream *s, const void *data, size_t len, int timeout_ms)
+{
+	if (s->tls)
+		return agent_tls_write(s, data, len, timeout_ms);
 	double deadline = agent_now() + timeout_ms / 1000.0;
-	for (size_t off = 0, len = strlen(req); off < len;) {
-		if (agent_wait(fd, POLLOUT, deadline) < 0) {
-			agent_fail("sending to %s port %u: timed out", host, port);
-			goto out;
-		}
-		ssize_t w = send(fd, req + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno != EINTR && errno != EAGAIN) {
-			agent_fail_errno(errno, "sending to %s port %u", host, port);
-			goto out;
-		}
-		if (w > 0)
+	for (size_t off = 0; off < len;) {
+		ssize_t w = send(s->fd, (const char *)data + off, len - off, MSG_NOSIGNAL);
+		if (w > 0) {
 			off += (size_t)w;
+		} else if (w < 0 && errno != EINTR && errno != EAGAIN) {
+			agent_fail_errno(errno, "sending to %s", s->where);
+			return -EAGAIN;
+		} else if (agent_fd_wait(s->fd, POLLOUT, deadline) < 0) {
+			agent_fail("sending to %s: timed out", s->where);
+			return -EAGAIN;
+		}
 	}
+	return 0;
+}
+
+ssize_t agent_stream_read(struct agent_stream *s, void *buf, size_t cap, int timeout_ms)
+{
+	if (s->tls)
+		return agent_tls_read(s, buf, cap, timeout_ms);
+	double deadline = agent_now() + timeout_ms / 1000.0;
+	for (;;) {
+		ssize_t r = recv(s->fd, buf, cap, 0);
+		if (r >= 0)
+			return r;
+		if (errno != EINTR && errno != EAGAIN) {
+			agent_fail_errno(errno, "reading from %s", s->where);
+			return -EAGAIN;
+		}
+		if (agent_fd_wait(s->fd, POLLIN, deadline) < 0) {
+			agent_fail("reading from %s: timed out after %g s", s->where, timeout_ms / 1000.0);
+			return -EAGAIN;
+		}
+	}
+}
+
+int agent_stream_exchange(struct agent_stream *s, const char *req, int timeout_ms, int *ret_status,
+			  char **ret_body)
+{
+	int rc = agent_stream_write(s, req, strlen(req), timeout_ms);
+	if (rc < 0)
+		return rc;
+	struct agent_buf resp = { 0 };
 	/* each burst of data from a slow platform earns another timeout */
-	deadline = agent_now() + timeout_ms / 1000.0;
 	for (;;) {
 		char chunk[4096];
-		if (agent_wait(fd, POLLIN, deadline) < 0) {
-			agent_fail("reading from %s port %u: timed out after %d s", host, port,
-				   timeout_ms / 1000);
-			goto out;
-		}
-		ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
+		ssize_t r = agent_stream_read(s, chunk, sizeof(chunk), timeout_ms);
 		if (r < 0) {
-			agent_fail_errno(errno, "reading from %s port %u", host, port);
-			goto out;
+			rc = (int)r;
+			break;
 		}
 		if (r == 0 && resp.len == 0) {
-			agent_fail("reading from %s port %u: connection closed without a response", host,
-				   port);
-			goto out;
+			agent_fail("reading from %s: connection closed without a response", s->where);
+			rc = -EAGAIN;
+			break;
 		}
 		if (resp.len + (size_t)r > AGENT_MAX_RESPONSE) {
-			agent_fail("reading from %s port %u: response larger than %u bytes", host, port,
+			agent_fail("reading from %s: response larger than %u bytes", s->where,
 				   AGENT_MAX_RESPONSE);
 			rc = -EPROTO;
-			goto out;
+			break;
 		}
 		agent_buf_add(&resp, chunk, (size_t)r);
 		int p = agent_http_response_parse(resp.data, resp.len, r == 0, ret_status, ret_body);
-		if (p == 0) {
-			rc = 0;
-			goto out;
+		if (p <= 0) {
+			rc = p == 0 ? 0 : -EPROTO;
+			break;
 		}
-		if (p < 0) {
-			rc = -EPROTO;
-			goto out;
-		}
-		deadline = agent_now() + timeout_ms / 1000.0;
 	}
-out:
-	close(fd);
 	agent_buf_free(&resp);
 	return rc;
+}
+
+int agent_http_exchange(const char *host, uint16_t port, const char *req, int timeout_ms,
+			int *ret_status, char **ret_body)
+{
+	struct agent_stream s;
+	int r = agent_stream_connect(host, port, timeout_ms, &s);
+	if (r < 0)
+		return r;
+	r = agent_stream_exchange(&s, req, timeout_ms, ret_status, ret_body);
+	agent_stream_close(&s);
+	return r;
 }
