@@ -141,8 +141,8 @@ static void agent_tls_fail_verify(const struct agent_tls *t, const char *where, 
 		if (t->ca_unreadable)
 			snprintf(extra, sizeof(extra), " (%d certificate(s) of the CA bundle could not be read)",
 				 t->ca_unreadable);
-		agent_fail("TLS with %s: the server's certificate (issuer %s) is not signed by a trusted CA%s",
-			   where, t->issuer, extra);
+		agent_fail("TLS with %s: the server's certificate is not signed by a trusted CA "
+			   "(it was issued by '%s')%s", where, t->issuer, extra);
 	} else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
 		agent_fail("TLS with %s: the server's certificate does not match host '%s' (it names %s)",
 			   where, host, t->names);
