@@ -494,3 +494,130 @@ Test(tls, silent_server_times_out)
 	/* nobody listening: retried too */
 	cr_assert_eq(post(url, NULL, ca, false, 700, &status, &body), -EAGAIN, "%s", agent_error());
 }
+
+Test(tls, ca_from_user_data_verifies)
+{
+	make_ca("ca");
+	issue_now("ca", "srv", "IP:127.0.0.1");
+	_cleanup_free_ char *ca = pem("ca");
+	struct agent_buf ud = { 0 };
+	agent_buf_puts(&ud, "#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs:\n  trusted:\n  - |\n");
+	for (const char *l = ca; *l; l += strcspn(l, "\n") + 1)
+		agent_buf_printf(&ud, "    %.*s\n", (int)strcspn(l, "\n"), l);
+	struct agent_userdata u = { 0 };
+	cr_assert_eq(agent_userdata_parse(ud.data, &u), 0, "%s", agent_error());
+	cr_assert_str_eq(u.ca_pem, ca);
+	struct server s;
+	server_start(&s, "srv");
+	_cleanup_free_ char *url = xasprintf("https://127.0.0.1:%u/", s.port);
+	expect_ok(url, NULL, u.ca_pem, false);
+	server_stop(&s);
+	agent_userdata_free(&u);
+	agent_buf_free(&ud);
+}
+
+/* ---- ca_certs: in user-data ---- */
+
+#define PEM_A "-----BEGIN CERTIFICATE-----\nAAAA\nAAAA\n-----END CERTIFICATE-----\n"
+#define PEM_B "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+
+static struct agent_userdata ud_ok(const char *text)
+{
+	struct agent_userdata u = { 0 };
+	cr_assert_eq(agent_userdata_parse(text, &u), 0, "%s", agent_error());
+	return u;
+}
+
+static void ud_fails(const char *text, const char *why)
+{
+	struct agent_userdata u = { 0 };
+	cr_assert_eq(agent_userdata_parse(text, &u), -1, "parse of [%s] should fail", text);
+	cr_assert(strstr(agent_error(), why), "error '%s' should mention '%s'", agent_error(), why);
+	agent_userdata_free(&u);
+}
+
+Test(ca_certs, block_scalar)
+{
+	struct agent_userdata u = ud_ok("#cloud-config\nqvsa:\n  perscode: 12345678\n"
+					"ca_certs:\n  remove_defaults: true\n  trusted:\n"
+					"    - |\n      -----BEGIN CERTIFICATE-----\n      AAAA\n      AAAA\n"
+					"      -----END CERTIFICATE-----\n"
+					"power_state:\n  mode: poweroff\n");
+	cr_assert_str_eq(u.ca_pem, PEM_A);
+	cr_assert_str_eq(u.perscode, "12345678");
+	cr_assert(u.poweroff, "keys after the block are still read");
+	agent_userdata_free(&u);
+	u = ud_ok("#cloud-config\nqvsa:\n  perscode: 12345678\n");
+	cr_assert_null(u.ca_pem);
+	agent_userdata_free(&u);
+}
+
+Test(ca_certs, two_certs_crlf_chomping_and_comments)
+{
+	struct agent_userdata u = ud_ok("#cloud-config\r\n"
+					"ca_certs:\r\n"
+					"  trusted:   # ours\r\n"
+					"  - |-\r\n"
+					"    -----BEGIN CERTIFICATE-----\r\n"
+					"    AAAA\r\n"
+					"\r\n"
+					"    AAAA\r\n"
+					"    -----END CERTIFICATE-----\r\n"
+					"  # between the items\r\n"
+					"  - |+\r\n"
+					"     -----BEGIN CERTIFICATE-----\r\n"
+					"     BBBB\r\n"
+					"     -----END CERTIFICATE-----\r\n"
+					"qvsa:\r\n  perscode: 12345678\r\n");
+	cr_assert_str_eq(u.ca_pem, "-----BEGIN CERTIFICATE-----\nAAAA\n\nAAAA\n-----END CERTIFICATE-----\n" PEM_B);
+	agent_userdata_free(&u);
+}
+
+Test(ca_certs, quoted_items_and_legacy_key)
+{
+	struct agent_userdata u = ud_ok("#cloud-config\nqvsa:\n  perscode: 12345678\nca-certs:\n  trusted:\n"
+					"    - \"-----BEGIN CERTIFICATE-----\\nAAAA\\nAAAA\\n-----END CERTIFICATE-----\"\n"
+					"    - '" "-----BEGIN CERTIFICATE-----BBBB-----END CERTIFICATE-----'\n");
+	cr_assert_str_eq(u.ca_pem, PEM_A "-----BEGIN CERTIFICATE-----BBBB-----END CERTIFICATE-----\n");
+	agent_userdata_free(&u);
+	/* only a top-level ca_certs: counts; other modules' blocks are skipped */
+	u = ud_ok("#cloud-config\nqvsa:\n  perscode: 12345678\nother:\n  ca_certs:\n    trusted:\n"
+		  "      - not a certificate\nwrite_files:\n  - content: |\n      ca_certs:\n        trusted:\n"
+		  "        - x\n");
+	cr_assert_null(u.ca_pem);
+	agent_userdata_free(&u);
+}
+
+Test(ca_certs, malformed)
+{
+	const char *head = "#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs:\n  trusted:\n";
+	struct {
+		const char *rest, *why;
+	} cases[] = {
+		{ "  - |\n    not a certificate\n  - |\n    " PEM_B, "line 6: ca_certs: trusted: item is not a PEM" },
+		{ "  - >\n    " PEM_B, "folded block" },
+		{ "  - -----BEGIN CERTIFICATE-----\n", "literal block (- |) or a quoted string" },
+		{ "  - \"-----BEGIN CERTIFICATE-----\\n\n    AAAA-----END CERTIFICATE-----\"\n", "line 6: unterminated" },
+		{ "  - |2\n    " PEM_B, "only plain literal blocks" },
+		{ "  - |\n      -----BEGIN CERTIFICATE-----\n     AAAA\n", "indented less than the first" },
+		{ "  -\n", "literal block (- |)" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_free_ char *text = xasprintf("%s%s", head, cases[i].rest);
+		ud_fails(text, cases[i].why);
+	}
+	ud_fails("#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs:\n  trusted: [\"x\"]\n", "must be a block list");
+	ud_fails("#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs:\n  trusted: \"x\"\n", "must be a block list");
+	ud_fails("#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs: {trusted: x}\n", "must be a block list");
+	ud_fails("#cloud-config\nqvsa:\n  perscode: 12345678\nca-certs: yes\n", "ca_certs: must be a mapping");
+	/* a broken certificate does not lose the other values */
+	struct agent_userdata u = { 0 };
+	_cleanup_free_ char *text = xasprintf("%s  - x\npower_state:\n  mode: poweroff\n", head);
+	cr_assert_eq(agent_userdata_parse(text, &u), -1);
+	cr_assert(u.poweroff);
+	agent_userdata_free(&u);
+	/* remove_defaults and other keys under ca_certs: are ignored */
+	u = ud_ok("#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs: {remove_defaults: true}\n");
+	cr_assert_null(u.ca_pem);
+	agent_userdata_free(&u);
+}

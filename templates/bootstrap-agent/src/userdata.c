@@ -1,5 +1,6 @@
 /* user-data parsing: the subset of #cloud-config YAML the agent needs
- * (qvsa: perscode / platform_url / proxy, power_state: mode) and the plain
+ * (qvsa: perscode / platform_url / proxy, power_state: mode, cloud-init's
+ * ca_certs: trusted: list of PEM certificates) and the plain
  * "PERSCODE=<digits>" form customers paste today.
  *
  * The YAML reader is indentation based: it keeps a stack of the mapping keys
@@ -18,6 +19,7 @@
 struct ud_level {
 	int indent;    /* column of the key */
 	char key[64];  /* key text, truncated; "-" for a sequence item */
+	bool open;     /* a key with nothing after it: a sequence may follow at its own column */
 };
 
 /* Parser state over one document. */
@@ -27,14 +29,30 @@ struct ud_parser {
 	int depth;                              /* entries used in stack */
 	unsigned lineno;                        /* current line, 1-based */
 	bool failed;                            /* a problem was recorded already */
+	struct agent_buf ca;                    /* ca_certs: trusted: certificates so far, PEM */
+	bool capturing;                         /* the open block scalar is a trusted: item */
+	int block_content;                      /* its content's column; -1 before its first line */
+	struct agent_buf block;                 /* its text so far */
+	unsigned item_line;                     /* the line of its "- |", for messages */
 };
 
 /* Keep only the first problem: it is the one the user must fix first. */
-static void ud_problem(struct ud_parser *p, const char *what)
+static void ud_problem_at(struct ud_parser *p, unsigned lineno, const char *what)
 {
 	if (!p->failed)
-		agent_fail("user-data line %u: %s", p->lineno, what);
+		agent_fail("user-data line %u: %s", lineno, what);
 	p->failed = true;
+}
+
+static void ud_problem(struct ud_parser *p, const char *what)
+{
+	ud_problem_at(p, p->lineno, what);
+}
+
+/* cloud-init reads both spellings. */
+static bool ud_is_ca_certs(const char *key)
+{
+	return strcmp(key, "ca_certs") == 0 || strcmp(key, "ca-certs") == 0;
 }
 
 static bool ud_is_space(char c) { return c == ' ' || c == '\t'; }
@@ -125,6 +143,8 @@ static void ud_assign(struct ud_parser *p, const char *parent, const char *key, 
 	struct agent_userdata *u = p->out;
 	if (!parent && strcmp(key, "qvsa") == 0) {
 		ud_problem(p, "qvsa: must be a mapping (perscode:, platform_url:, proxy:)");
+	} else if (parent && ud_is_ca_certs(parent) && strcmp(key, "trusted") == 0) {
+		ud_problem(p, "ca_certs: trusted: must be a block list of certificates (- |)");
 	} else if (parent && strcmp(parent, "qvsa") == 0) {
 		if (strcmp(key, "perscode") == 0)
 			return ud_set(&u->perscode, value);
@@ -151,8 +171,8 @@ static const char *ud_parent(const struct ud_parser *p)
 static bool ud_relevant(const char *parent, const char *key)
 {
 	if (!parent)
-		return strcmp(key, "qvsa") == 0 || strcmp(key, "power_state") == 0;
-	return strcmp(parent, "qvsa") == 0 || strcmp(parent, "power_state") == 0;
+		return strcmp(key, "qvsa") == 0 || strcmp(key, "power_state") == 0 || ud_is_ca_certs(key);
+	return strcmp(parent, "qvsa") == 0 || strcmp(parent, "power_state") == 0 || ud_is_ca_certs(parent);
 }
 
 /* Parse a mapping key at s; returns the end of the key text (at the ':'),
@@ -226,6 +246,87 @@ static void ud_flow_mapping(struct ud_parser *p, const char *parent_of_key, cons
 	}
 }
 
+/* Whether the line being read is an item of a top-level ca_certs: trusted:. */
+static bool ud_in_trusted(const struct ud_parser *p)
+{
+	return p->depth == 2 && p->stack[0].indent == 0 && ud_is_ca_certs(p->stack[0].key) &&
+	       strcmp(p->stack[1].key, "trusted") == 0;
+}
+
+/* One certificate of trusted:, from the item at line lineno. */
+static void ud_add_cert(struct ud_parser *p, const char *pem, unsigned lineno)
+{
+	if (!strstr(pem, "-----BEGIN CERTIFICATE-----") || !strstr(pem, "-----END CERTIFICATE-----")) {
+		ud_problem_at(p, lineno, "ca_certs: trusted: item is not a PEM certificate "
+				         "(-----BEGIN CERTIFICATE----- ... -----END CERTIFICATE-----)");
+		return;
+	}
+	agent_buf_puts(&p->ca, pem);
+	if (p->ca.data[p->ca.len - 1] != '\n')
+		agent_buf_puts(&p->ca, "\n");
+}
+
+/* The end of a captured literal block: it is one certificate. */
+static void ud_block_end(struct ud_parser *p)
+{
+	if (!p->capturing)
+		return;
+	p->capturing = false;
+	/* trailing blank lines are not content (YAML's clip chomping); one newline ends each PEM */
+	while (p->block.len > 0 && p->block.data[p->block.len - 1] == '\n')
+		p->block.data[--p->block.len] = 0;
+	ud_add_cert(p, p->block.data ? p->block.data : "", p->item_line);
+	agent_buf_free(&p->block);
+}
+
+/* A line inside a captured block (indent > the item's column, or blank). */
+static void ud_block_line(struct ud_parser *p, const char *l, int indent, bool blank)
+{
+	if (!blank && p->block_content < 0)
+		p->block_content = indent;
+	if (!blank && indent < p->block_content)
+		ud_problem(p, "ca_certs: trusted: a certificate line is indented less than the first");
+	else if (!blank)
+		agent_buf_puts(&p->block, l + p->block_content);
+	agent_buf_puts(&p->block, "\n");
+}
+
+/* "- value" under ca_certs: trusted: at column indent; a "- |" starts a
+ * capture that the following, deeper lines fill. */
+static void ud_trusted_item(struct ud_parser *p, const char *v, int indent, int *block_indent)
+{
+	while (ud_is_space(*v))
+		v++;
+	if (*v == '|') {
+		const char *e = v + 1;
+		if (*e == '-' || *e == '+')
+			e++;
+		if (!ud_rest_is_blank(e)) {
+			ud_problem(p, "ca_certs: trusted: only plain literal blocks (|, |-, |+) are supported");
+			return;
+		}
+		*block_indent = indent;
+		p->capturing = true;
+		p->block_content = -1;
+		p->item_line = p->lineno;
+	} else if (*v == '"' || *v == '\'') {
+		const char *end;
+		char *pem = ud_scalar(v, "", &end);
+		if (!pem || !ud_rest_is_blank(end))
+			ud_problem(p, "unterminated or invalid quoted string (a quoted certificate must be "
+				      "on one line, with \\n escapes)");
+		else
+			ud_add_cert(p, pem, p->lineno);
+		free(pem);
+	} else if (*v == '>') {
+		ud_problem(p, "ca_certs: trusted: a folded block (>) joins the certificate's lines; "
+			      "use a literal block (- |)");
+	} else {
+		ud_problem(p, "ca_certs: trusted: write each certificate as a literal block (- |) "
+			      "or a quoted string");
+	}
+}
+
 static int ud_indent(const char *line, size_t n, bool *ret_tab)
 {
 	int i = 0;
@@ -254,10 +355,16 @@ static void ud_cloud_config(struct ud_parser *p, const char *text)
 		while (ud_is_space(*t))
 			t++;
 		bool blank = *t == 0 || *t == '#';
-		if (block_indent >= 0 && (blank || indent > block_indent)) {
+		if (block_indent >= 0 && p->capturing && (*t == 0 || indent > block_indent)) {
+			ud_block_line(p, l, indent, *t == 0);
 			free(l);
 			continue;
 		}
+		if (block_indent >= 0 && !p->capturing && (blank || indent > block_indent)) {
+			free(l);
+			continue;
+		}
+		ud_block_end(p);
 		block_indent = -1;
 		if (blank || strcmp(s, "...") == 0) {
 			free(l);
@@ -271,26 +378,37 @@ static void ud_cloud_config(struct ud_parser *p, const char *text)
 		if (tab) {
 			/* judged before popping: the tab was most likely meant as a child's indent */
 			const char *top = p->depth ? p->stack[0].key : "";
-			if (strcmp(top, "qvsa") == 0 || strcmp(top, "power_state") == 0)
+			if (ud_relevant(NULL, top))
 				ud_problem(p, "tab in indentation (YAML allows spaces only)");
 			free(l);
 			continue;
 		}
-		while (p->depth > 0 && p->stack[p->depth - 1].indent >= indent)
+		bool item = *s == '-' && (s[1] == 0 || ud_is_space(s[1]));
+		/* "key:\n- item" at the key's own column is still the key's sequence */
+		while (p->depth > 0 && (p->stack[p->depth - 1].indent > indent ||
+					(p->stack[p->depth - 1].indent == indent && !(item && p->stack[p->depth - 1].open))))
 			p->depth--;
 		const char *parent = ud_parent(p);
 		char key[64];
 		const char *e = NULL;
-		if (*s == '-' && (s[1] == 0 || ud_is_space(s[1])))
+		bool open = false;
+		if (item) {
 			snprintf(key, sizeof(key), "-");
-		else if (!(e = ud_key(s, key, sizeof(key)))) {
+			if (ud_in_trusted(p))
+				ud_trusted_item(p, s + 1, indent, &block_indent);
+		} else if (!(e = ud_key(s, key, sizeof(key)))) {
 			free(l); /* continuation of a multi-line scalar, or something we skip */
 			continue;
 		}
 		if (e) {
 			for (e++; ud_is_space(*e);)
 				e++;
-			if (*e == '|' || *e == '>') {
+			open = *e == 0 || *e == '#';
+			if (!open && parent && ud_is_ca_certs(parent) && strcmp(key, "trusted") == 0) {
+				ud_problem(p, "ca_certs: trusted: must be a block list of certificates (- |)");
+			} else if (!open && *e != '{' && !parent && ud_is_ca_certs(key)) {
+				ud_problem(p, "ca_certs: must be a mapping (trusted:)");
+			} else if (*e == '|' || *e == '>') {
 				block_indent = indent;
 			} else if (*e == '{') {
 				ud_flow_mapping(p, parent, key, e);
@@ -311,10 +429,12 @@ static void ud_cloud_config(struct ud_parser *p, const char *text)
 		if (p->depth < UD_MAX_DEPTH) {
 			p->stack[p->depth].indent = indent;
 			snprintf(p->stack[p->depth].key, sizeof(p->stack[p->depth].key), "%s", key);
+			p->stack[p->depth].open = open;
 			p->depth++;
 		}
 		free(l);
 	}
+	ud_block_end(p);
 }
 
 /* The PERSCODE= form: the first such line wins, optional quotes allowed. */
@@ -352,6 +472,9 @@ int agent_userdata_parse(const char *text, struct agent_userdata *ret)
 		struct ud_parser p = { .out = ret };
 		ret->cloud_config = true;
 		ud_cloud_config(&p, text);
+		if (p.ca.len)
+			ret->ca_pem = agent_buf_steal(&p.ca);
+		agent_buf_free(&p.ca);
 		if (p.failed)
 			return -1;
 		if (!ret->perscode)
