@@ -502,8 +502,13 @@ Test(tls, ca_from_user_data_verifies)
 	_cleanup_free_ char *ca = pem("ca");
 	struct agent_buf ud = { 0 };
 	agent_buf_puts(&ud, "#cloud-config\nqvsa:\n  perscode: 12345678\nca_certs:\n  trusted:\n  - |\n");
-	for (const char *l = ca; *l; l += strcspn(l, "\n") + 1)
-		agent_buf_printf(&ud, "    %.*s\n", (int)strcspn(l, "\n"), l);
+	for (const char *l = ca; *l;) {
+		size_t n = strcspn(l, "\n");
+		agent_buf_puts(&ud, "    ");
+		agent_buf_add(&ud, l, n);
+		agent_buf_puts(&ud, "\n");
+		l += n + (l[n] == '\n');
+	}
 	struct agent_userdata u = { 0 };
 	cr_assert_eq(agent_userdata_parse(ud.data, &u), 0, "%s", agent_error());
 	cr_assert_str_eq(u.ca_pem, ca);
