@@ -47,7 +47,7 @@ $(B)/qvsa: $(MAIN_OBJ) $(LIB_OBJ)
 AGENT_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 $(AGENT): $(AGENT_SRC) $(wildcard $(AGENT_DIR)/src/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -D_GNU_SOURCE -Os $(WARN) -static -o $@.tmp $(AGENT_SRC) $(AGENT_LIBS) && mv $@.tmp $@
+	$(CC) -D_GNU_SOURCE -Os $(WARN) -static -s -o $@.tmp $(AGENT_SRC) $(AGENT_LIBS) && mv $@.tmp $@
 
 $(B)/unit-tests: $(UNIT_OBJ) $(LIB_OBJ) $(AGENT_LIB_SRC:%.c=$(B)/%.o)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $$(pkg-config --libs $(PKGS) criterion) $(AGENT_LIBS) -lpthread
