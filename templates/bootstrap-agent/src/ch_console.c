@@ -242,8 +242,11 @@ int agent_ch_console(const struct agent_chan_env *env, const struct agent_medium
 		open_n++;
 		t->is_tty = tcgetattr(t->fd, &t->saved) == 0;
 	}
-	if (open_n == 0)
-		return agent_fail("no console terminal to ask on");
+	if (open_n == 0) {
+		/* nobody to ask (a test run under --root): say so through the plan's final error */
+		fprintf(stderr, "qvsa-agent: console: no terminal to ask on\n");
+		return 1;
+	}
 	struct agent_delivery d = { 0 };
 	fprintf(stderr, "qvsa-agent: asking for the code on the console\n");
 	int r = agent_ask_code(&c, &d.perscode);
