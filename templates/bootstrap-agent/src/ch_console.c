@@ -257,7 +257,8 @@ int agent_ch_console(const struct agent_chan_env *env, const struct agent_medium
 	if (r == 0)
 		agent_console_say(&c, "Thank you: personalizing now.\n");
 	for (size_t i = 0; i < 2; i++) {
-		explicit_bzero(c.t[i].in.data, c.t[i].in.len);
+		if (c.t[i].in.data)
+			explicit_bzero(c.t[i].in.data, c.t[i].in.len);
 		agent_buf_free(&c.t[i].in);
 		if (c.t[i].owned)
 			close(c.t[i].fd);

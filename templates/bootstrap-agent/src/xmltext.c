@@ -277,7 +277,8 @@ static int agent_xml_walk(const char *doc, struct agent_xml_query *q)
 static int agent_xml_query_run(const char *doc, struct agent_xml_query *q, char **ret)
 {
 	if (agent_xml_walk(doc, q) < 0) {
-		explicit_bzero(q->out.data, q->out.len);
+		if (q->out.data)
+			explicit_bzero(q->out.data, q->out.len);
 		agent_buf_free(&q->out);
 		return -1;
 	}
