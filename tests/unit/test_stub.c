@@ -344,7 +344,7 @@ Test(agent_e2e, success_then_skipped, .timeout = 60)
 	e2e_user_data(&e, ud);
 	e2e_run(&e);
 	cr_assert_eq(e.exit_code, 0, "stdout: %s stderr: %s", e.out, e.err);
-	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"success\",\"version\":\"qVSA-9.1\",\"components\":{"
+	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"success\",\"channel\":\"nocloud\",\"version\":\"qVSA-9.1\",\"components\":{"
 					 "\"ML\":\"3.1.0\",\"SCAND\":\"12.9.5\",\"TAGGER\":\"1.4.2\","
 					 "\"VULNSIGS\":\"2.6.18-1\"}}");
 	_cleanup_free_ char *comps = e2e_file(&e, "/etc/qvsa/components");
@@ -379,7 +379,7 @@ Test(agent_e2e, wrong_code_fails_at_platform, .timeout = 60)
 	e2e_user_data(&e, "Dear support,\nPERSCODE=12345678\nthanks\n");
 	e2e_run(&e);
 	cr_assert_eq(e.exit_code, 1);
-	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"failure\",\"stage\":\"platform\","
+	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"failure\",\"stage\":\"platform\",\"channel\":\"nocloud\","
 					 "\"reason\":\"unknown personalization code\"}");
 	_cleanup_free_ char *marker = e2e_file(&e, "/etc/qvsa/personalized");
 	cr_assert_null(marker);
@@ -396,12 +396,12 @@ Test(agent_e2e, local_failures_name_their_stage, .timeout = 60)
 	e2e_platform_conf(&e, conf);
 	e2e_run(&e); /* no user-data in the seed dir */
 	cr_assert_eq(e.exit_code, 1);
-	cr_assert(strstr(e2e_status(&e), "\"stage\":\"seed\""), "%s", e2e_status(&e));
+	cr_assert(strstr(e2e_status(&e), "\"stage\":\"channel\""), "%s", e2e_status(&e));
 
 	e2e_user_data(&e, "#cloud-config\nqvsa:\n  perscode: \"12ab5678\"\n");
 	e2e_run(&e);
 	cr_assert_eq(e.exit_code, 1);
-	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"failure\",\"stage\":\"code\",\"reason\":"
+	cr_assert_str_eq(e2e_status(&e), "{\"status\":\"failure\",\"stage\":\"code\",\"channel\":\"nocloud\",\"reason\":"
 					 "\"personalization code must be digits only (character 3 is not)\"}");
 
 	e2e_user_data(&e, "#cloud-config\nqvsa:\n  perscode: 12345678\n  platform_url: https://p.example/\n");

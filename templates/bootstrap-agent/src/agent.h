@@ -195,18 +195,14 @@ int agent_dns_answer(const unsigned char *buf, size_t len, uint16_t id, uint32_t
 /* Look host up in a hosts(5) text; returns 0 with the IPv4 address or -1. */
 int agent_hosts_lookup(const char *text, const char *host, uint32_t *ret_addr_be);
 
-/* ---- seed discovery (nocloud.c) ---- */
+/* ---- media labels (media.c; channels in channel.h) ---- */
 
 /* The ISO9660 volume id or FAT label of the filesystem on fd, space-trimmed,
  * into label[33]. -1 if neither is recognised. */
 int agent_fs_label(int fd, char label[33]);
 bool agent_label_is_cidata(const char *label);
-/* Read user-data (required) and meta-data (optional) from a seed directory. */
+/* Read user-data (required) and meta-data (optional, NULL) from a seed directory. */
 int agent_seed_read_dir(const char *dir, char **ret_user_data, char **ret_meta_data);
-/* Find a block device labelled cidata, mount it read-only at mountpoint, read
- * the seed, unmount. Waits up to wait_s seconds for the device to appear. */
-int agent_seed_from_devices(const char *mountpoint, unsigned wait_s, char **ret_user_data,
-			    char **ret_meta_data);
 
 /* ---- network bring-up (dhcp.c) ---- */
 

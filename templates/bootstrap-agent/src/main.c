@@ -1,12 +1,15 @@
 /* qvsa-agent: first-boot personalization of a qVSA appliance.
  *
  * Runs on every boot from the init scripts, with stdout on the serial
- * console. On the first boot it reads the NoCloud seed, brings the network
- * up, asks the platform which components this appliance gets, records them
- * under /etc/qvsa and prints one QVSA-STATUS line; later boots only print
- * "skipped". Protocol: docs/personalization.md. */
-#include "agent.h"
+ * console. On the first boot it finds out which platform it runs on, takes
+ * the code from that platform's channel, brings the network up, reports
+ * Ready where the platform wants it, asks the qVSA platform which components
+ * this appliance gets, records them under /etc/qvsa and prints one
+ * QVSA-STATUS line; later boots only print "skipped". Protocol:
+ * docs/personalization.md and docs/channels.md. */
+#include "channel.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -17,27 +20,39 @@
 #include <termios.h>
 #include <unistd.h>
 
-#define AGENT_SEED_MOUNT "/run/qvsa-seed"
-#define AGENT_SEED_WAIT_S 10
+#define AGENT_MEDIA_MOUNT "/run/qvsa-media"
+#define AGENT_MEDIA_WAIT_S 5
+#define AGENT_DATASOURCE_CFG "/etc/cloud/cloud.cfg.d/90-qvsa-datasource.cfg"
 #define AGENT_DHCP_ROUNDS 3
 #define AGENT_HTTP_TIMEOUT_MS 10000
 #define AGENT_HTTP_ATTEMPTS 5
 #define AGENT_HTTP_PAUSE_S 3
 
+/* A service address given on the command line (HOST:PORT). */
+struct agent_hostport {
+	char host[64]; /* IPv4 address or name */
+	uint16_t port; /* port */
+};
+
 /* Command-line switches; the defaults are what the appliance runs. */
 struct agent_opts {
-	const char *root;     /* prefix for /etc/qvsa* and /var/lib/cloud/seed; "" on the appliance */
-	const char *seed_dir; /* read user-data here instead of scanning devices, or NULL */
-	bool network;         /* run DHCP before contacting the platform */
-	bool poweroff;        /* honour power_state: poweroff from user-data */
+	const char *root;            /* prefix for /etc, /var/lib/cloud/seed and /sys/class/dmi; "" on the appliance */
+	const char *seed_dir;        /* a NoCloud seed directory (a cidata medium), or NULL */
+	const char *media_dir;       /* subdirectories are media labelled by name (no device scan), or NULL */
+	struct agent_hostport metadata;   /* the metadata service (169.254.169.254:80) */
+	struct agent_hostport wireserver; /* Azure's wireserver (168.63.129.16:80) */
+	int console_fds[2];          /* --console-fd terminals, -1 unused */
+	bool network;                /* run DHCP before the first network channel / the platform */
+	bool poweroff;               /* honour power_state: poweroff from user-data */
 };
 
 /* State of one run, released by agent_state_free. */
 struct agent_state {
 	char *version;                  /* BOOTSTRAP_VERSION of /etc/qvsa-release, or NULL */
-	char *user_data;                /* raw user-data (holds the code), or NULL */
-	char *meta_data;                /* raw meta-data, or NULL */
-	struct agent_userdata ud;       /* parsed user-data */
+	struct agent_dmi dmi;           /* the platform's identity */
+	struct agent_media media;       /* media found */
+	struct agent_plan plan;         /* channels to try (borrows media) */
+	struct agent_run run;           /* what the channels delivered: run.ud is the effective user-data */
 	char *platform_url;             /* effective platform URL, or NULL */
 	char *proxy;                    /* effective proxy URL, or NULL for none */
 	char *ca_pem;                   /* CAs trusted for the platform: the image's, then user-data's; or NULL */
@@ -55,12 +70,9 @@ static void agent_wipe(char *s)
 static void agent_state_free(struct agent_state *st)
 {
 	/* the code must not linger anywhere, not even in freed heap */
-	agent_wipe(st->user_data);
-	agent_wipe(st->ud.perscode);
 	free(st->version);
-	free(st->user_data);
-	free(st->meta_data);
-	agent_userdata_free(&st->ud);
+	agent_dmi_free(&st->dmi);
+	agent_run_free(&st->run);
 	free(st->platform_url);
 	free(st->proxy);
 	free(st->ca_pem);
@@ -84,25 +96,62 @@ static char *agent_read_conf(const struct agent_opts *o, const char *path)
 	return text;
 }
 
-static int agent_load_seed(const struct agent_opts *o, struct agent_state *st)
+/* The media channels may read: testing directories, the local NoCloud seed,
+ * then block devices, rescanned while drivers probe and a listed media
+ * channel still lacks its medium. */
+static int agent_find_media(const struct agent_opts *o, struct agent_state *st, const char *cfg)
 {
-	char *local = agent_path(o, "/var/lib/cloud/seed/nocloud");
-	char *local_ud = agent_path(o, "/var/lib/cloud/seed/nocloud/user-data");
-	int r;
-	if (o->seed_dir) {
-		fprintf(stderr, "qvsa-agent: reading seed from %s\n", o->seed_dir);
-		r = agent_seed_read_dir(o->seed_dir, &st->user_data, &st->meta_data);
-	} else if (access(local_ud, F_OK) == 0) {
-		fprintf(stderr, "qvsa-agent: reading seed from %s\n", local);
-		r = agent_seed_read_dir(local, &st->user_data, &st->meta_data);
-	} else {
-		fprintf(stderr, "qvsa-agent: looking for a cidata seed device\n");
-		r = agent_seed_from_devices(AGENT_SEED_MOUNT, AGENT_SEED_WAIT_S, &st->user_data,
-					    &st->meta_data);
-	}
+	if (o->seed_dir)
+		agent_media_add_dir(&st->media, o->seed_dir, "cidata");
+	if (o->media_dir && agent_media_add_dirs(&st->media, o->media_dir) < 0)
+		return -1;
+	if (o->seed_dir || o->media_dir)
+		return 0;
+	char *local = agent_path(o, "/var/lib/cloud/seed/nocloud"), *local_ud = agent_printf("%s/user-data", local);
+	if (access(local_ud, F_OK) == 0)
+		agent_media_add_dir(&st->media, local, "cidata");
 	free(local);
 	free(local_ud);
-	return r;
+	size_t fixed = st->media.n;
+	for (unsigned t = 0;; t++) {
+		st->media.n = fixed;
+		if (agent_media_scan(&st->media) < 0)
+			return -1;
+		if (t >= AGENT_MEDIA_WAIT_S || !agent_plan_wants_media(cfg, &st->dmi, &st->media))
+			break;
+		sleep(1);
+	}
+	for (size_t i = 0; i < st->media.n; i++)
+		fprintf(stderr, "qvsa-agent: medium %s: label '%s'\n",
+			st->media.m[i].fs == AGENT_FS_DIR ? st->media.m[i].source : st->media.m[i].name,
+			st->media.m[i].label);
+	return 0;
+}
+
+/* DMI, media and the datasource list decide which channels to try. */
+static int agent_make_plan(const struct agent_opts *o, struct agent_state *st)
+{
+	agent_dmi_read(o->root, &st->dmi);
+	fprintf(stderr, "qvsa-agent: DMI: vendor '%s', product '%s', asset tag '%s'\n", st->dmi.sys_vendor,
+		st->dmi.product_name, st->dmi.chassis_asset_tag);
+	char *path = agent_path(o, AGENT_DATASOURCE_CFG), *cfg = NULL;
+	int r = 0;
+	if (access(path, F_OK) == 0)
+		r = agent_read_file(path, 65536, &cfg);
+	free(path);
+	if (r == 0)
+		r = agent_find_media(o, st, cfg);
+	if (r == 0)
+		r = agent_plan_make(cfg, &st->dmi, &st->media, &st->plan);
+	free(cfg);
+	if (r < 0)
+		return -1;
+	struct agent_buf names = { 0 };
+	for (size_t i = 0; i < st->plan.n; i++)
+		agent_buf_printf(&names, "%s%s", i ? ", " : "", st->plan.ch[i]->name);
+	fprintf(stderr, "qvsa-agent: channels to try: %s\n", names.data);
+	agent_buf_free(&names);
+	return 0;
 }
 
 /* platform.conf gives the defaults, user-data overrides them. */
@@ -114,9 +163,9 @@ static int agent_load_config(const struct agent_opts *o, struct agent_state *st)
 	if (!st->version || !*st->version)
 		return agent_fail("%s/etc/qvsa-release has no BOOTSTRAP_VERSION", o->root);
 	char *conf = agent_read_conf(o, "/etc/qvsa/platform.conf");
-	st->platform_url = st->ud.platform_url ? agent_strdup(st->ud.platform_url)
+	st->platform_url = st->run.ud.platform_url ? agent_strdup(st->run.ud.platform_url)
 					       : agent_kv_get(conf, "PLATFORM_URL");
-	st->proxy = st->ud.proxy ? agent_strdup(st->ud.proxy) : agent_kv_get(conf, "PROXY");
+	st->proxy = st->run.ud.proxy ? agent_strdup(st->run.ud.proxy) : agent_kv_get(conf, "PROXY");
 	if (st->proxy && !*st->proxy) {
 		free(st->proxy);
 		st->proxy = NULL;
@@ -132,10 +181,10 @@ static int agent_load_config(const struct agent_opts *o, struct agent_state *st)
 		agent_buf_puts(&cas, ca);
 	free(ca);
 	free(ca_path);
-	if (st->ud.ca_pem) {
+	if (st->run.ud.ca_pem) {
 		if (cas.len && cas.data[cas.len - 1] != '\n')
 			agent_buf_puts(&cas, "\n");
-		agent_buf_puts(&cas, st->ud.ca_pem);
+		agent_buf_puts(&cas, st->run.ud.ca_pem);
 	}
 	st->ca_pem = cas.len ? agent_buf_steal(&cas) : NULL;
 	agent_buf_free(&cas);
@@ -151,7 +200,7 @@ static int agent_personalize(struct agent_state *st)
 	struct utsname un;
 	if (uname(&un) < 0)
 		snprintf(un.machine, sizeof(un.machine), "unknown");
-	char *body = agent_request_body(st->ud.perscode, st->version, un.machine);
+	char *body = agent_request_body(st->run.ud.perscode, st->version, un.machine);
 	int status = 0, r = -EAGAIN;
 	char *resp = NULL;
 	for (int attempt = 1; attempt <= AGENT_HTTP_ATTEMPTS && r == -EAGAIN; attempt++) {
@@ -206,6 +255,15 @@ static void agent_poweroff(void)
 		fprintf(stderr, "qvsa-agent: power off failed: %s\n", strerror(errno));
 }
 
+/* The image's PLATFORM_URL, shown at the console prompt as the default. */
+static char *agent_image_platform_url(const struct agent_opts *o)
+{
+	char *conf = agent_read_conf(o, "/etc/qvsa/platform.conf");
+	char *url = agent_kv_get(conf, "PLATFORM_URL");
+	free(conf);
+	return url;
+}
+
 static int agent_main(const struct agent_opts *o, struct agent_state *st)
 {
 	char *marker = agent_path(o, "/etc/qvsa/personalized"), *done = NULL;
@@ -220,41 +278,80 @@ static int agent_main(const struct agent_opts *o, struct agent_state *st)
 		free(done);
 		return 0;
 	}
-	st->stage = "seed";
-	if (agent_load_seed(o, st) < 0)
+	st->stage = "channel";
+	if (agent_make_plan(o, st) < 0)
 		return -1;
+	char *image_url = agent_image_platform_url(o);
+	bool test_root = *o->root != 0;
+	const struct agent_chan_env env = {
+		.root = o->root,
+		.mountpoint = AGENT_MEDIA_MOUNT,
+		.metadata_host = o->metadata.host,
+		.metadata_port = o->metadata.port,
+		.wireserver_host = o->wireserver.host,
+		.wireserver_port = o->wireserver.port,
+		.meta_pause_ms = 1000,
+		.console_fds = { o->console_fds[0], o->console_fds[1] },
+		/* a test run against a directory tree never reads the host's terminals */
+		.console_paths = { test_root ? NULL : "/dev/ttyS0", test_root ? NULL : "/dev/tty0" },
+		.image_platform_url = image_url,
+	};
+	st->run.bring_up_network = o->network;
+	int r = agent_channels_run(&env, &st->plan, &st->run);
+	if (r < 0) {
+		st->stage = st->run.stage;
+		goto out;
+	}
 	st->stage = "code";
-	if (agent_userdata_parse(st->user_data, &st->ud) < 0)
-		return -1;
-	if (agent_perscode_check(st->ud.perscode) < 0)
-		return -1;
+	if ((r = agent_perscode_check(st->run.ud.perscode)) < 0)
+		goto out;
 	st->stage = "platform";
-	if (agent_load_config(o, st) < 0)
-		return -1;
-	if (o->network) {
+	if ((r = agent_load_config(o, st)) < 0)
+		goto out;
+	if (o->network && !st->run.network_up) {
 		char ifname[64];
 		st->stage = "network";
-		if (agent_network_up(AGENT_DHCP_ROUNDS, ifname, sizeof(ifname)) < 0)
-			return -1;
+		if ((r = agent_network_up(AGENT_DHCP_ROUNDS, ifname, sizeof(ifname))) < 0)
+			goto out;
 		fprintf(stderr, "qvsa-agent: network up on %s\n", ifname);
 	}
+	/* before the platform: a platform such as Azure fails the VM without it */
+	agent_channels_ready(&env, &st->plan, &st->run);
 	st->stage = "platform";
-	if (agent_personalize(st) < 0)
-		return -1;
+	if ((r = agent_personalize(st)) < 0)
+		goto out;
 	st->stage = "record";
-	if (agent_record_write(o->root, st->version, &st->comps) < 0)
-		return -1;
+	if ((r = agent_record_write(o->root, st->version, &st->comps)) < 0)
+		goto out;
 	st->stage = NULL;
-	char *json = agent_status_success(st->version, &st->comps);
+	char *json = agent_status_success_via(st->version, st->run.channel->name, &st->comps);
 	agent_print_status(json);
 	free(json);
-	return 0;
+out:
+	free(image_url);
+	return r;
 }
 
 static void agent_usage(FILE *f)
 {
-	fprintf(f, "usage: qvsa-agent [--root DIR] [--seed-dir DIR] [--no-network] [--no-poweroff]\n"
+	fprintf(f, "usage: qvsa-agent [--root DIR] [--seed-dir DIR] [--media-dir DIR] [--metadata HOST:PORT]\n"
+		   "                  [--wireserver HOST:PORT] [--console-fd FD]... [--no-network] [--no-poweroff]\n"
 		   "First-boot personalization of a qVSA appliance (see docs/personalization.md).\n");
+}
+
+/* HOST:PORT for a service address; -1 if malformed. */
+static int agent_hostport_parse(const char *s, struct agent_hostport *ret)
+{
+	const char *colon = strrchr(s, ':');
+	char *end;
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(ret->host))
+		return -1;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	if (*end || end == colon + 1 || port == 0 || port > 65535)
+		return -1;
+	snprintf(ret->host, sizeof(ret->host), "%.*s", (int)(colon - s), s);
+	ret->port = (uint16_t)port;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -262,14 +359,28 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "root", required_argument, NULL, 'r' },
 		{ "seed-dir", required_argument, NULL, 's' },
+		{ "media-dir", required_argument, NULL, 'm' },
+		{ "metadata", required_argument, NULL, 'M' },
+		{ "wireserver", required_argument, NULL, 'W' },
+		{ "console-fd", required_argument, NULL, 'c' },
 		{ "no-network", no_argument, NULL, 'n' },
 		{ "no-poweroff", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct agent_opts o = { .root = "", .network = true, .poweroff = true };
+	struct agent_opts o = {
+		.root = "",
+		.metadata = { "169.254.169.254", 80 },
+		.wireserver = { "168.63.129.16", 80 },
+		.console_fds = { -1, -1 },
+		.network = true,
+		.poweroff = true,
+	};
 	char root[4096];
+	size_t nfds = 0;
 	for (int c; (c = getopt_long(argc, argv, "h", longopts, NULL)) != -1;) {
+		char *end;
+		long fd;
 		switch (c) {
 		case 'r':
 			snprintf(root, sizeof(root), "%s", optarg);
@@ -278,6 +389,22 @@ int main(int argc, char **argv)
 			o.root = root;
 			break;
 		case 's': o.seed_dir = optarg; break;
+		case 'm': o.media_dir = optarg; break;
+		case 'M':
+		case 'W':
+			if (agent_hostport_parse(optarg, c == 'M' ? &o.metadata : &o.wireserver) < 0) {
+				fprintf(stderr, "qvsa-agent: '%s' is not HOST:PORT\n", optarg);
+				return 2;
+			}
+			break;
+		case 'c':
+			fd = strtol(optarg, &end, 10);
+			if (*end || end == optarg || fd < 0 || fd > 1024 || nfds == 2) {
+				fprintf(stderr, "qvsa-agent: --console-fd takes a descriptor number, at most twice\n");
+				return 2;
+			}
+			o.console_fds[nfds++] = (int)fd;
+			break;
 		case 'n': o.network = false; break;
 		case 'p': o.poweroff = false; break;
 		case 'h': agent_usage(stdout); return 0;
@@ -298,12 +425,13 @@ int main(int argc, char **argv)
 	struct agent_state st = { 0 };
 	int r = agent_main(&o, &st);
 	if (r < 0) {
+		const char *channel = st.run.channel ? st.run.channel->name : NULL;
 		fprintf(stderr, "qvsa-agent: %s failed: %s\n", st.stage, agent_error());
-		char *json = agent_status_failure(st.stage, agent_error());
+		char *json = agent_status_failure_via(st.stage, channel, agent_error());
 		agent_print_status(json);
 		free(json);
 	}
-	bool poweroff = o.poweroff && st.ud.poweroff;
+	bool poweroff = o.poweroff && st.run.ud.poweroff;
 	agent_state_free(&st);
 	if (poweroff)
 		agent_poweroff();

@@ -1,6 +1,7 @@
 /* What the agent leaves behind: the QVSA-STATUS line and, on success, the
- * records under /etc/qvsa. The personalization code is never among them. */
-#include "agent.h"
+ * records under /etc/qvsa. The personalization code is never among them;
+ * the channel that delivered it is. */
+#include "channel.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,10 +10,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-char *agent_status_success(const char *version, const struct agent_components *c)
+char *agent_status_success_via(const char *version, const char *channel, const struct agent_components *c)
 {
 	struct agent_buf b = { 0 };
-	agent_buf_puts(&b, "{\"status\":\"success\",\"version\":");
+	agent_buf_puts(&b, "{\"status\":\"success\",");
+	if (channel) {
+		agent_buf_puts(&b, "\"channel\":");
+		agent_buf_json_string(&b, channel);
+		agent_buf_puts(&b, ",");
+	}
+	agent_buf_puts(&b, "\"version\":");
 	agent_buf_json_string(&b, version);
 	agent_buf_puts(&b, ",\"components\":{");
 	for (size_t i = 0; i < c->n; i++) {
@@ -26,15 +33,29 @@ char *agent_status_success(const char *version, const struct agent_components *c
 	return agent_buf_steal(&b);
 }
 
-char *agent_status_failure(const char *stage, const char *reason)
+char *agent_status_success(const char *version, const struct agent_components *c)
+{
+	return agent_status_success_via(version, NULL, c);
+}
+
+char *agent_status_failure_via(const char *stage, const char *channel, const char *reason)
 {
 	struct agent_buf b = { 0 };
 	agent_buf_puts(&b, "{\"status\":\"failure\",\"stage\":");
 	agent_buf_json_string(&b, stage);
+	if (channel) {
+		agent_buf_puts(&b, ",\"channel\":");
+		agent_buf_json_string(&b, channel);
+	}
 	agent_buf_puts(&b, ",\"reason\":");
 	agent_buf_json_string(&b, reason);
 	agent_buf_puts(&b, "}");
 	return agent_buf_steal(&b);
+}
+
+char *agent_status_failure(const char *stage, const char *reason)
+{
+	return agent_status_failure_via(stage, NULL, reason);
 }
 
 char *agent_status_skipped(const char *version)
