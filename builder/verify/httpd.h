@@ -65,7 +65,7 @@ typedef void (*httpd_refusal)(void *opaque, const struct httpd_request *rq, int 
 struct httpd_config {
 	const char *bind_addr;   /* NULL: "127.0.0.1" */
 	uint16_t port;           /* 0: a free port */
-	const char *cert_pem;    /* server certificate chain (PEM) for TLS; NULL: plain HTTP */
+	const char *cert_pem;    /* server certificate chain (PEM) for TLS; NULL: plain HTTP; read by httpd_start, not kept */
 	const char *key_pem;     /* its private key (PEM); required with cert_pem */
 	httpd_handler handler;   /* required */
 	void *opaque;            /* handed to the handler; borrowed */
