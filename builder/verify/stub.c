@@ -1,28 +1,22 @@
 /* The platform stub: plays the qVSA platform's personalization endpoint for
- * verification (protocol in docs/personalization.md). One thread serves one
- * connection at a time; a pipe wakes it up to stop. What the appliance sent
- * is kept under a mutex for the verifier to inspect. */
+ * verification (protocol in docs/personalization.md) on the verification
+ * HTTP server (httpd.h), over HTTPS when given a certificate. Requests are
+ * served concurrently, so what the appliance sent is kept under a mutex for
+ * the verifier to inspect. */
 #include "stub.h"
 
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "httpd.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <time.h>
-#include <unistd.h>
 
+/* The limits docs/personalization.md promises (httpd's defaults, stated here). */
 #define STUB_MAX_HEADER (16 * 1024)
 #define STUB_MAX_BODY (64 * 1024)
 #define STUB_CONN_TIMEOUT_MS 10000
@@ -34,140 +28,18 @@ static const char *const stub_default_components[] = {
 };
 
 struct stub {
-	int listen_fd;          /* listening socket, owned */
-	int stop_pipe[2];       /* [1] written by stub_stop to wake the thread; both owned */
-	pthread_t thread;       /* the serving thread, valid when running */
-	bool running;           /* thread was started and not yet joined */
-	uint16_t port;          /* port actually bound */
-	char *expected_code;    /* the one accepted code, owned */
-	char **components;      /* served "NAME=VERSION" list, NULL-terminated, owned */
-	pthread_mutex_t lock;   /* guards everything below */
+	struct httpd *httpd;    /* the server, owned */
+	char *expected_code;    /* the one accepted code, owned; read-only while serving */
+	char **components;      /* served "NAME=VERSION" list, NULL-terminated, owned; read-only while serving */
+	pthread_mutex_t lock;   /* guards everything below (handlers run in several threads) */
 	unsigned requests;      /* personalization requests seen */
 	char *code;             /* last code received, owned, or NULL */
 	char *version;          /* last bootstrap_version received, owned, or NULL */
 	char *arch;             /* last arch received, owned, or NULL */
 	char *reason;           /* why the last request was rejected, owned, or NULL */
 	bool accepted;          /* last request got the components */
-	char *snap[4];          /* copies handed out by the last stub_report, owned */
+	char *snap[5];          /* copies handed out by the last stub_report, owned */
 };
-
-/* What one request carried, after parsing. */
-struct stub_request {
-	char method[16];   /* "POST", ... */
-	char *target;      /* request target as sent, owned */
-	char *body;        /* body bytes, NUL-terminated, owned */
-	size_t body_len;   /* body length */
-};
-
-static void stub_request_clear(struct stub_request *r)
-{
-	free(r->target);
-	free(r->body);
-	*r = (struct stub_request){ 0 };
-}
-
-static int stub_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int)(ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-}
-
-/* Wait for data on fd until the deadline; -1 on timeout or a stop request. */
-static int stub_wait(struct stub *s, int fd, int deadline_ms)
-{
-	for (;;) {
-		int left = deadline_ms - stub_now_ms();
-		if (left <= 0)
-			return -1;
-		struct pollfd p[2] = { { .fd = fd, .events = POLLIN },
-				       { .fd = s->stop_pipe[0], .events = POLLIN } };
-		int r = poll(p, 2, left);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0 || (p[1].revents & POLLIN))
-			return -1;
-		return 0;
-	}
-}
-
-/* Read headers and the Content-Length body. Returns 0, or an HTTP status
- * (400, 408, 413, 431) to answer with, having set *ret_why. */
-static int stub_read_request(struct stub *s, int fd, struct stub_request *req, const char **ret_why)
-{
-	_cleanup_free_ char *buf = malloc(STUB_MAX_HEADER + STUB_MAX_BODY + 1);
-	if (!buf) {
-		*ret_why = "out of memory";
-		return 500;
-	}
-	size_t len = 0, need = 0;
-	char *body = NULL;
-	int deadline = stub_now_ms() + STUB_CONN_TIMEOUT_MS;
-	for (;;) {
-		if (body && len >= need)
-			break;
-		size_t cap = body ? need : STUB_MAX_HEADER;
-		if (len >= cap) {
-			*ret_why = "request headers too large";
-			return 431;
-		}
-		if (stub_wait(s, fd, deadline) < 0) {
-			*ret_why = "timed out reading the request";
-			return 408;
-		}
-		ssize_t r = read(fd, buf + len, cap - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			*ret_why = "connection closed before the request was complete";
-			return 400;
-		}
-		len += (size_t)r;
-		buf[len] = 0;
-		if (body)
-			continue;
-		char *end = strstr(buf, "\r\n\r\n");
-		if (!end)
-			continue;
-		body = end + 4;
-		*end = 0;
-		char target[2048];
-		if (sscanf(buf, "%15s %2047s HTTP/1.%*c", req->method, target) != 2) {
-			*ret_why = "malformed request line";
-			return 400;
-		}
-		req->target = xstrdup(target);
-		unsigned long cl = 0;
-		for (char *h = strstr(buf, "\r\n"); h; h = strstr(h + 2, "\r\n")) {
-			if (strncasecmp(h + 2, "Content-Length:", 15) == 0) {
-				char *e;
-				cl = strtoul(h + 17, &e, 10);
-				if (e == h + 17 || (*e && *e != '\r' && *e != ' ')) {
-					*ret_why = "bad Content-Length";
-					return 400;
-				}
-			} else if (strncasecmp(h + 2, "Transfer-Encoding:", 18) == 0) {
-				*ret_why = "chunked requests are not supported";
-				return 411;
-			}
-		}
-		if (cl > STUB_MAX_BODY) {
-			*ret_why = "request body too large";
-			return 413;
-		}
-		/* move the body to the front of buf's body area, bytes so far included */
-		size_t have = (size_t)(buf + len - body);
-		memmove(buf, body, have);
-		len = have > cl ? cl : have;
-		body = buf;
-		need = cl;
-	}
-	req->body = strndup(buf, need);
-	if (!req->body)
-		abort();
-	req->body_len = need;
-	return 0;
-}
 
 /* Decode one JSON string at *p (after the opening quote); NULL if malformed. */
 static char *stub_json_string(const char **p)
@@ -308,34 +180,12 @@ static int stub_json_fields(const char *body, char *ret[3], const char **ret_why
 	return 0;
 }
 
-/* Any prefix is fine as long as the path ends in the endpoint's segments. */
-static bool stub_is_endpoint(const char *target)
+/* Any prefix is fine as long as the path ends in the endpoint's segments
+ * (httpd has already taken the scheme and host off an absolute URI). */
+static bool stub_is_endpoint(const char *path)
 {
-	const char *path = target;
-	if (strncasecmp(path, "http://", 7) == 0)
-		path = strchr(path + 7, '/') ? strchr(path + 7, '/') : "";
-	size_t n = strcspn(path, "?#"), e = sizeof(stub_endpoint) - 1;
-	return n >= e + 1 && strncmp(path + n - e, stub_endpoint, e) == 0 && path[n - e - 1] == '/';
-}
-
-static void stub_send(int fd, int status, const char *body)
-{
-	const char *text = status == 200 ? "OK" : status == 400 ? "Bad Request" :
-			   status == 403 ? "Forbidden" : status == 404 ? "Not Found" :
-			   status == 405 ? "Method Not Allowed" : status == 408 ? "Request Timeout" :
-			   status == 411 ? "Length Required" : status == 413 ? "Payload Too Large" :
-			   status == 431 ? "Request Header Fields Too Large" : "Internal Server Error";
-	_cleanup_free_ char *msg = xasprintf("HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\n"
-					     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-					     status, text, strlen(body), body);
-	for (size_t off = 0, len = strlen(msg); off < len;) {
-		ssize_t w = send(fd, msg + off, len - off, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return;
-		off += (size_t)w;
-	}
+	size_t n = strlen(path), e = sizeof(stub_endpoint) - 1;
+	return n >= e + 1 && strcmp(path + n - e, stub_endpoint) == 0 && path[n - e - 1] == '/';
 }
 
 /* Record one personalization request; takes ownership of the strings. */
@@ -356,108 +206,59 @@ static void stub_note(struct stub *s, char *code, char *version, char *arch, boo
 	pthread_mutex_unlock(&s->lock);
 }
 
-static void stub_serve(struct stub *s, int fd)
+/* httpd handler: the behaviour table of docs/personalization.md. */
+static void stub_handle(void *opaque, const struct httpd_request *rq, struct httpd_response *resp)
 {
-	struct stub_request req = { 0 };
+	struct stub *s = opaque;
+	int status = 200;
 	const char *why = NULL;
-	int status = stub_read_request(s, fd, &req, &why);
-	bool endpoint = req.target && stub_is_endpoint(req.target);
-	if (req.target && !endpoint) {
+	if (!stub_is_endpoint(rq->path)) {
 		status = 404;
 		why = "no such endpoint";
-	} else if (endpoint && strcmp(req.method, "POST") != 0) {
+	} else if (strcmp(rq->method, "POST") != 0) {
 		status = 405;
 		why = "use POST";
-	} else if (endpoint) {
+	} else {
 		/* a personalization request, malformed or not: it gets recorded */
 		char *f[3] = { NULL, NULL, NULL };
-		if (status == 0 && strlen(req.body) != req.body_len) {
+		if (strlen(rq->body) != rq->body_len) {
 			status = 400;
 			why = "malformed request: NUL byte in body";
-		} else if (status == 0 && stub_json_fields(req.body, f, &why) < 0) {
+		} else if (stub_json_fields(rq->body, f, &why) < 0) {
 			status = 400;
-		} else if (status == 0 && strcmp(f[0], s->expected_code) != 0) {
+		} else if (strcmp(f[0], s->expected_code) != 0) {
 			status = 403;
 			why = "unknown personalization code";
 		}
-		stub_note(s, f[0], f[1], f[2], status == 0, status == 0 ? NULL : why);
+		stub_note(s, f[0], f[1], f[2], status == 200, status == 200 ? NULL : why);
 	}
-	if (status == 0) {
-		_cleanup_free_ char *body = NULL;
-		size_t len = 0;
-		for (char **c = s->components; *c; c++)
-			len += strlen(*c) + 1;
-		body = malloc(len + 1);
-		if (!body)
-			abort();
-		body[0] = 0;
-		for (char **c = s->components; *c; c++)
-			strcat(strcat(body, *c), "\n");
-		stub_send(fd, 200, body);
-	} else {
-		_cleanup_free_ char *body = xasprintf("REASON=%s\n", why);
-		stub_send(fd, status, body);
+	resp->status = status;
+	resp->content_type = "text/plain";
+	if (status != 200) {
+		resp->body = xasprintf("REASON=%s\n", why);
+		resp->body_len = strlen(resp->body);
+		return;
 	}
-	stub_request_clear(&req);
+	size_t len = 0;
+	for (char **c = s->components; *c; c++)
+		len += strlen(*c) + 1;
+	char *body = malloc(len + 1);
+	if (!body)
+		abort();
+	body[0] = 0;
+	for (char **c = s->components; *c; c++)
+		strcat(strcat(body, *c), "\n");
+	resp->body = body;
+	resp->body_len = len;
 }
 
-static void *stub_thread(void *arg)
+/* httpd refusal hook: an oversized or slow POST to the endpoint still
+ * counts as a personalization request, with httpd's reason. */
+static void stub_refused(void *opaque, const struct httpd_request *rq, int status, const char *why)
 {
-	struct stub *s = arg;
-	for (;;) {
-		struct pollfd p[2] = { { .fd = s->listen_fd, .events = POLLIN },
-				       { .fd = s->stop_pipe[0], .events = POLLIN } };
-		if (poll(p, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		if (p[1].revents)
-			break;
-		if (!(p[0].revents & POLLIN))
-			continue;
-		_cleanup_close_ int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-		if (fd < 0)
-			continue;
-		/* a client that never reads must not wedge the stub */
-		struct timeval tv = { .tv_sec = STUB_CONN_TIMEOUT_MS / 1000 };
-		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-		stub_serve(s, fd);
-		shutdown(fd, SHUT_WR);
-	}
-	return NULL;
-}
-
-static int stub_bind(struct stub *s, const char *addr, uint16_t port)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-	socklen_t len;
-	if (inet_pton(AF_INET, addr, &in->sin_addr) == 1) {
-		in->sin_family = AF_INET;
-		in->sin_port = htons(port);
-		len = sizeof(*in);
-	} else if (inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1) {
-		in6->sin6_family = AF_INET6;
-		in6->sin6_port = htons(port);
-		len = sizeof(*in6);
-	} else {
-		return err_input("starting platform stub '%s': not an IP address", addr);
-	}
-	s->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (s->listen_fd < 0)
-		return err_errno(errno, "starting platform stub '%s'", addr);
-	int one = 1;
-	setsockopt(s->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(s->listen_fd, (struct sockaddr *)&ss, len) < 0)
-		return err_errno(errno, "starting platform stub '%s' port %u", addr, port);
-	if (listen(s->listen_fd, 16) < 0)
-		return err_errno(errno, "starting platform stub '%s'", addr);
-	if (getsockname(s->listen_fd, (struct sockaddr *)&ss, &len) < 0)
-		return err_errno(errno, "starting platform stub '%s'", addr);
-	s->port = ntohs(ss.ss_family == AF_INET ? in->sin_port : in6->sin6_port);
-	return 0;
+	(void)status;
+	if (rq && stub_is_endpoint(rq->path) && strcmp(rq->method, "POST") == 0)
+		stub_note(opaque, NULL, NULL, NULL, false, why);
 }
 
 int stub_start(const struct stub_config *cfg, struct stub **ret)
@@ -473,7 +274,6 @@ int stub_start(const struct stub_config *cfg, struct stub **ret)
 	struct stub *s = calloc(1, sizeof(*s));
 	if (!s)
 		return err_errno(ENOMEM, "starting platform stub");
-	s->listen_fd = s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	s->expected_code = xstrdup(cfg->expected_code);
 	s->components = calloc(n + 1, sizeof(char *));
@@ -481,24 +281,28 @@ int stub_start(const struct stub_config *cfg, struct stub **ret)
 		abort();
 	for (size_t i = 0; i < n; i++)
 		s->components[i] = xstrdup(comps[i]);
-	const char *addr = cfg->bind_addr ? cfg->bind_addr : "127.0.0.1";
-	int r;
-	if (pipe2(s->stop_pipe, O_CLOEXEC) < 0)
-		r = err_errno(errno, "starting platform stub");
-	else
-		r = stub_bind(s, addr, cfg->port);
-	if (r == 0 && (r = pthread_create(&s->thread, NULL, stub_thread, s)) != 0)
-		r = err_errno(r, "starting platform stub thread");
-	if (r != 0) {
+	struct httpd_config hc = {
+		.bind_addr = cfg->bind_addr,
+		.port = cfg->port,
+		.cert_pem = cfg->cert_pem,
+		.key_pem = cfg->key_pem,
+		.handler = stub_handle,
+		.on_refusal = stub_refused,
+		.opaque = s,
+		.max_header = STUB_MAX_HEADER,
+		.max_body = STUB_MAX_BODY,
+		.timeout_ms = STUB_CONN_TIMEOUT_MS,
+	};
+	if (httpd_start(&hc, &s->httpd) < 0) {
+		err_prefix("platform stub");
 		stub_stop(s);
 		return -1;
 	}
-	s->running = true;
 	*ret = s;
 	return 0;
 }
 
-uint16_t stub_port(const struct stub *s) { return s->port; }
+uint16_t stub_port(const struct stub *s) { return httpd_port(s->httpd); }
 
 static const char *stub_snap(char **slot, const char *v)
 {
@@ -509,6 +313,8 @@ static const char *stub_snap(char **slot, const char *v)
 
 void stub_report(struct stub *s, struct stub_report *ret)
 {
+	struct httpd_stats st;
+	httpd_stats(s->httpd, &st);
 	pthread_mutex_lock(&s->lock);
 	*ret = (struct stub_report){
 		.requests = s->requests,
@@ -517,6 +323,8 @@ void stub_report(struct stub *s, struct stub_report *ret)
 		.arch = stub_snap(&s->snap[2], s->arch),
 		.accepted = s->accepted,
 		.reason = stub_snap(&s->snap[3], s->reason),
+		.tls_failures = st.tls_failures,
+		.tls_error = stub_snap(&s->snap[4], st.tls_failures ? st.tls_error : NULL),
 	};
 	pthread_mutex_unlock(&s->lock);
 }
@@ -527,18 +335,7 @@ void stub_stop(struct stub *s)
 {
 	if (!s)
 		return;
-	if (s->running) {
-		ssize_t w;
-		do
-			w = write(s->stop_pipe[1], "x", 1);
-		while (w < 0 && errno == EINTR);
-		pthread_join(s->thread, NULL);
-	}
-	if (s->listen_fd >= 0)
-		close(s->listen_fd);
-	for (int i = 0; i < 2; i++)
-		if (s->stop_pipe[i] >= 0)
-			close(s->stop_pipe[i]);
+	httpd_stop(s->httpd); /* first: no handler may run on what is freed below */
 	pthread_mutex_destroy(&s->lock);
 	free(s->expected_code);
 	if (s->components)

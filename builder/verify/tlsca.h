@@ -6,6 +6,8 @@
 #ifndef QVSA_TLSCA_H
 #define QVSA_TLSCA_H
 
+#include <stddef.h>
+
 struct tlsca;
 
 /* A new self-signed CA called common_name, valid from now-1h for 1 day. */
@@ -17,5 +19,10 @@ const char *tlsca_cert_pem(const struct tlsca *ca);
  * *ret_cert_pem and *ret_key_pem are new strings (caller frees). */
 int tlsca_issue(const struct tlsca *ca, const char *const *sans, char **ret_cert_pem, char **ret_key_pem);
 void tlsca_free(struct tlsca *ca); /* accepts NULL */
+
+/* The first error in this thread's OpenSSL error queue as text (its reason,
+ * e.g. "tlsv1 alert unknown ca"), written to buf, which is returned; the
+ * queue is cleared. "unknown OpenSSL error" when the queue is empty. */
+const char *tlsca_openssl_error(char *buf, size_t len);
 
 #endif

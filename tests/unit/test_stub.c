@@ -1,6 +1,6 @@
-/* The platform stub over real loopback sockets, the agent's HTTP client
- * against it, and the built agent binary run end to end on a temp root
- * (--root/--seed-dir/--no-network) against a running stub. */
+/* The platform stub over real loopback sockets (plain and HTTPS), the
+ * agent's HTTP client against it, and the built agent binary run end to end
+ * on a temp root (--root/--seed-dir/--no-network) against a running stub. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -21,6 +21,8 @@
 #include "fs.h"
 #include "seed.h"
 #include "stub.h"
+#include "testnet.h"
+#include "tlsca.h"
 
 #define AGENT_BIN QVSA_SRCDIR "/templates/bootstrap-agent/rootfs/usr/sbin/qvsa-agent"
 
@@ -33,49 +35,19 @@ static struct stub *start_stub(const char *code, const char *const *components)
 	return s;
 }
 
-static int connect_port(uint16_t port)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	cr_assert_geq(fd, 0);
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	cr_assert_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0, "connect: %s", strerror(errno));
-	return fd;
-}
-
-static void send_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = send(fd, data, len, MSG_NOSIGNAL);
-		cr_assert_gt(w, 0, "send: %s", strerror(errno));
-		data += w;
-		len -= (size_t)w;
-	}
-}
-
-static char *read_all(int fd)
-{
-	struct agent_buf b = { 0 };
-	char chunk[4096];
-	ssize_t r;
-	while ((r = read(fd, chunk, sizeof(chunk))) > 0)
-		agent_buf_add(&b, chunk, (size_t)r);
-	return agent_buf_steal(&b);
-}
-
 /* Send raw bytes (in two parts, pausing between, when split > 0) and return the raw response. */
 static char *exchange(uint16_t port, const char *raw, size_t split)
 {
-	_cleanup_close_ int fd = connect_port(port);
+	_cleanup_close_ int fd = tn_connect(port);
 	size_t len = strlen(raw);
 	if (split > 0 && split < len) {
-		send_all(fd, raw, split);
+		tn_send_all(fd, raw, split);
 		usleep(100 * 1000);
-		send_all(fd, raw + split, len - split);
+		tn_send_all(fd, raw + split, len - split);
 	} else {
-		send_all(fd, raw, len);
+		tn_send_all(fd, raw, len);
 	}
-	return read_all(fd);
+	return tn_read_all(fd, NULL);
 }
 
 static char *post(uint16_t port, const char *path, const char *body)
@@ -101,6 +73,8 @@ Test(stub, correct_code_gets_components)
 	cr_assert_str_eq(rep.arch, "x86_64");
 	cr_assert(rep.accepted);
 	cr_assert_null(rep.reason);
+	cr_assert_eq(rep.tls_failures, 0);
+	cr_assert_null(rep.tls_error);
 	const char *const *c = stub_components(s);
 	cr_assert_str_eq(c[0], "ML=3.1.0");
 	cr_assert_str_eq(c[3], "SCAND=12.9.5");
@@ -168,6 +142,8 @@ Test(stub, other_paths_methods_and_limits)
 	struct stub_report rep;
 	stub_report(s, &rep);
 	cr_assert_eq(rep.requests, 1, "only the oversized POST to the endpoint counts");
+	cr_assert_str_eq(rep.reason, "request body too large");
+	cr_assert(strstr(r4, "\r\n\r\nREASON=request body too large\n"), "%s", r4);
 	/* a body that arrives after the headers, in a second packet */
 	_cleanup_free_ char *req = xasprintf("POST http://platform.example/qvsa/v1/personalize HTTP/1.1\r\n"
 					     "Host: platform.example\r\nContent-Length: %zu\r\n\r\n%s",
@@ -196,6 +172,75 @@ Test(stub, custom_components_and_start_errors)
 	struct stub_config addr = { .expected_code = "123456", .bind_addr = "not-an-ip" };
 	cr_assert_eq(stub_start(&addr, &t), -1);
 	cr_assert(strstr(err_msg(), "not-an-ip"), "%s", err_msg());
+}
+
+/* A stub speaking HTTPS with a certificate for 127.0.0.1 from a new CA. */
+static struct stub *start_tls_stub(struct tlsca **ret_ca)
+{
+	cr_assert_eq(tlsca_new("qvsa verify CA", ret_ca), 0, "%s", err_msg());
+	const char *sans[] = { "IP:127.0.0.1", NULL };
+	_cleanup_free_ char *cert = NULL, *key = NULL;
+	cr_assert_eq(tlsca_issue(*ret_ca, sans, &cert, &key), 0, "%s", err_msg());
+	struct stub_config cfg = { .expected_code = "12345678", .cert_pem = cert, .key_pem = key };
+	struct stub *s = NULL;
+	cr_assert_eq(stub_start(&cfg, &s), 0, "stub_start: %s", err_msg());
+	return s;
+}
+
+/* The report once n handshakes have failed (waits at most 2 s: the server counts in its own thread). */
+static void report_after_failures(struct stub *s, unsigned n, struct stub_report *rep)
+{
+	for (int i = 0; i < 200; i++) {
+		stub_report(s, rep);
+		if (rep->tls_failures >= n)
+			break;
+		usleep(10 * 1000);
+	}
+	cr_assert_eq(rep->tls_failures, n);
+}
+
+Test(stub, https_end_to_end)
+{
+	struct tlsca *ca = NULL, *other = NULL;
+	struct stub *s = start_tls_stub(&ca);
+	_cleanup_free_ char *req = xasprintf("POST /qvsa/v1/personalize HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+					     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+					     strlen(ok_body), ok_body);
+	struct tn_tls t = { .ca_pem = tlsca_cert_pem(ca), .ip = "127.0.0.1", .max_version = TLS1_2_VERSION };
+	_cleanup_free_ char *resp = tn_tls_exchange(stub_port(s), &t, req);
+	cr_assert_not_null(resp, "handshake: %s", X509_verify_cert_error_string(t.verify_result));
+	cr_assert(strncmp(resp, "HTTP/1.1 200 ", 13) == 0, "%s", resp);
+	cr_assert(strstr(resp, "\r\n\r\nML=3.1.0\nVULNSIGS=2.6.18-1\nTAGGER=1.4.2\nSCAND=12.9.5\n"), "%s", resp);
+	struct stub_report rep;
+	stub_report(s, &rep);
+	cr_assert_eq(rep.requests, 1);
+	cr_assert(rep.accepted);
+	cr_assert_str_eq(rep.code, "12345678");
+	cr_assert_eq(rep.tls_failures, 0);
+	cr_assert_null(rep.tls_error);
+
+	/* a guest that trusts another CA refuses the platform's certificate */
+	cr_assert_eq(tlsca_new("another CA", &other), 0);
+	struct tn_tls bad = { .ca_pem = tlsca_cert_pem(other), .ip = "127.0.0.1" };
+	cr_assert_null(tn_tls_exchange(stub_port(s), &bad, req));
+	report_after_failures(s, 1, &rep);
+	cr_assert_not_null(rep.tls_error);
+	cr_assert(strstr(rep.tls_error, "unknown ca"), "%s", rep.tls_error);
+	/* and one that speaks plain HTTP to it never gets to the endpoint */
+	_cleanup_free_ char *plain = post(stub_port(s), "/qvsa/v1/personalize", ok_body);
+	cr_assert_str_eq(plain, "");
+	report_after_failures(s, 2, &rep);
+	cr_assert(strstr(rep.tls_error, "http request"), "%s", rep.tls_error);
+	cr_assert_eq(rep.requests, 1);
+	stub_stop(s);
+	tlsca_free(other);
+	tlsca_free(ca);
+
+	struct stub_config half = { .expected_code = "12345678", .cert_pem = "x" };
+	struct stub *t2 = NULL;
+	cr_assert_eq(stub_start(&half, &t2), -1);
+	cr_assert(strncmp(err_msg(), "platform stub: ", 15) == 0, "%s", err_msg());
+	cr_assert_null(t2);
 }
 
 Test(stub, agent_client_against_stub)
