@@ -354,16 +354,43 @@ static int media_build_iso(const char *label, const struct media_file *files, si
 	return 0;
 }
 
+/* Volume ids are matched by exact text (config-2, OVF ENV): printable ASCII, at most 32. */
+static int media_check_label(const char *label)
+{
+	size_t n = strlen(label);
+	for (size_t i = 0; i < n; i++)
+		if (label[i] < 0x20 || label[i] > 0x7e)
+			n = 0;
+	if (n == 0 || n > 32)
+		return err_input("labelling a media image '%s': not 1 to 32 printable ASCII characters", label);
+	return 0;
+}
+
+/* libarchive writes the primary volume id as upper-case d-characters
+ * (config-2 becomes CONFIG_2); mkisofs/genisoimage, which the clouds use,
+ * write it as given, and probes (blkid, the agent) compare that text. */
+static void media_set_volume_id(struct media_image *img, const char *label)
+{
+	unsigned char *pvd = img->data + 16 * MEDIA_SECTOR;
+	if (pvd[0] != 1 || memcmp(pvd + 1, "CD001", 5) != 0)
+		return;
+	memset(pvd + 40, ' ', 32);
+	memcpy(pvd + 40, label, strlen(label));
+}
+
 int media_write_iso(const char *label, const struct media_file *files, size_t n_files, const char *path)
 {
 	time_t t = 0;
 	struct media_image img = { 0 };
-	int r = media_epoch(&t);
+	int r = media_check_label(label);
+	if (r == 0)
+		r = media_epoch(&t);
 	if (r == 0)
 		r = media_build_iso(label, files, n_files, t, &img);
 	if (r == 0) {
 		struct tm tm;
 		gmtime_r(&t, &tm);
+		media_set_volume_id(&img, label);
 		media_fix_iso(&img, &tm);
 		r = fs_write_file_atomic(path, img.data, img.len, 0644);
 	}
@@ -437,7 +464,9 @@ int media_write_udf(const char *label, const struct media_file *files, size_t n_
 	time_t t = 0;
 	_cleanup_free_ char *raw = xasprintf("%s.genisoimage-%d", path, (int)getpid());
 	struct media_image img = { 0 };
-	int r = media_epoch(&t);
+	int r = media_check_label(label);
+	if (r == 0)
+		r = media_epoch(&t);
 	if (r == 0)
 		r = media_build_udf(label, files, n_files, tmpdir, raw, t);
 	char *bytes = NULL;
