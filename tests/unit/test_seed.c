@@ -67,6 +67,68 @@ Test(seed, user_data_reads_back_in_the_agent)
 	agent_userdata_free(&u);
 }
 
+/* Two certificates as a bundle arrives (CRLF, blank line between them). */
+static const char two_certs[] = "-----BEGIN CERTIFICATE-----\r\nMIIBAAA=\r\n-----END CERTIFICATE-----\r\n\r\n"
+				"-----BEGIN CERTIFICATE-----\nMIIBBBB\nCCCC==\n-----END CERTIFICATE-----\n";
+
+Test(seed, ca_certs_as_literal_blocks)
+{
+	struct seed_params p = base;
+	p.ca_pem = two_certs;
+	_cleanup_free_ char *ud = NULL;
+	cr_assert_eq(seed_user_data(&p, &ud), 0, "%s", err_msg());
+	cr_assert_str_eq(ud, "#cloud-config\n"
+			     "# qVSA first-boot personalization, read by /usr/sbin/qvsa-agent\n"
+			     "qvsa:\n"
+			     "  perscode: \"12345678\"\n"
+			     "  platform_url: \"http://10.0.2.2:8080/\"\n"
+			     "ca_certs:\n"
+			     "  trusted:\n"
+			     "    - |\n"
+			     "      -----BEGIN CERTIFICATE-----\n"
+			     "      MIIBAAA=\n"
+			     "      -----END CERTIFICATE-----\n"
+			     "    - |\n"
+			     "      -----BEGIN CERTIFICATE-----\n"
+			     "      MIIBBBB\n"
+			     "      CCCC==\n"
+			     "      -----END CERTIFICATE-----\n"
+			     "power_state:\n"
+			     "  mode: poweroff\n"
+			     "  message: \"qVSA first-boot personalization done\"\n"
+			     "  timeout: 5\n"
+			     "  condition: true\n");
+	/* same input, same text */
+	_cleanup_free_ char *again = NULL;
+	cr_assert_eq(seed_user_data(&p, &again), 0);
+	cr_assert_str_eq(ud, again);
+	/* the agent still reads its own keys around the block scalars */
+	struct agent_userdata u = { 0 };
+	cr_assert_eq(agent_userdata_parse(ud, &u), 0, "%s", agent_error());
+	cr_assert_str_eq(u.perscode, "12345678");
+	cr_assert(u.poweroff);
+	agent_userdata_free(&u);
+}
+
+Test(seed, ca_certs_must_be_certificates)
+{
+	static const char *const bad[] = {
+		"", "not pem at all",
+		"-----BEGIN CERTIFICATE-----\nMIIB\n",                          /* no end */
+		"-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n", /* never a key */
+		"-----BEGIN CERTIFICATE-----\nA\n-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct seed_params p = base;
+		p.ca_pem = bad[i];
+		char *ud = NULL;
+		cr_assert_eq(seed_user_data(&p, &ud), -1, "case %zu accepted", i);
+		cr_assert_null(ud);
+		cr_assert_eq(err_kind(), ERR_INPUT);
+		cr_assert(strstr(err_msg(), "PEM certificates"), "%s", err_msg());
+	}
+}
+
 Test(seed, meta_data_text_and_required_fields)
 {
 	_cleanup_free_ char *md = NULL;

@@ -21,13 +21,15 @@ struct platform_smbios {
 	const char *board_manufacturer; /* baseboard manufacturer: board_vendor */
 };
 
-/* What one verification hands its platform. All borrowed. */
+/* What one verification hands its platform. All borrowed for the call:
+ * platform_start/platform_prepare keep copies for the services' lifetime. */
 struct platform_env {
-	const char *tmpdir;      /* the run's temporary folder; media are written here */
-	const char *instance_id; /* deterministic instance id (meta-data, goal state) */
-	const char *hostname;    /* guest host name */
-	const char *user_data;   /* cloud-config to deliver: qvsa: (perscode, platform_url), ca_certs:, power_state: */
-	const char *perscode;    /* the code alone (OVF property, console) */
+	const char *tmpdir;       /* the run's temporary folder; media are written here; required */
+	const char *instance_id;  /* deterministic instance id (meta-data, goal state); required */
+	const char *hostname;     /* guest host name; may be NULL */
+	const char *user_data;    /* cloud-config to deliver: qvsa: (perscode, platform_url), ca_certs:, power_state:; required */
+	const char *perscode;     /* the code alone (OVF property, console); required */
+	const char *platform_url; /* the stub's URL (OVF property qvsa.platform_url); may be NULL */
 };
 
 /* A metadata service address in the guest's network, forwarded by QEMU to a
@@ -49,6 +51,8 @@ struct platform_report {
 
 struct platform;
 struct platform_ops;
+struct httpd_request;
+struct httpd_response;
 
 /* Public facts of one platform (the table row). */
 struct platform_ops {
@@ -63,9 +67,16 @@ struct platform_ops {
 	bool needs_ready;        /* the guest must report Ready (Azure's wireserver) */
 	/* Write the platform's media image to path; NULL when it has none. */
 	int (*make_media)(const struct platform_env *env, const char *path);
-	/* Start the platform's metadata services; NULL when it has none. */
+	/* Set up the platform's metadata services with platform_serve (see
+	 * platform_impl.h); platform_start then makes them listen. env is p's
+	 * own copy, valid until platform_stop. NULL when it has none. */
 	int (*start)(const struct platform_env *env, struct platform *p);
 };
+
+/* The guest network (QEMU net=) and the host's address in it, defaults
+ * resolved: every caller reads them here, never from the row directly. */
+const char *platform_net_prefix(const struct platform_ops *ops);
+const char *platform_host_addr(const struct platform_ops *ops);
 
 /* The row called name, or NULL. */
 const struct platform_ops *platform_find(const char *name);
@@ -83,5 +94,15 @@ size_t platform_fwds(const struct platform *p, const struct platform_fwd **ret);
 void platform_report(struct platform *p, struct platform_report *ret);
 /* Stop the services, free; accepts NULL. Media files stay (they are in tmpdir). */
 void platform_stop(struct platform *p);
+
+/* platform_start without listening: media written, services set up but
+ * not bound (platform_fwds reports local port 0). For unit tests, which
+ * hand requests to the services with platform_call. Stop with platform_stop. */
+int platform_prepare(const struct platform_ops *ops, const struct platform_env *env, struct platform **ret);
+/* Hand one request to the service at guest address addr:port, exactly as
+ * its server would. resp must be zeroed; the caller frees resp->body.
+ * Returns 0, or -1 with an error recorded when no service is there. */
+int platform_call(struct platform *p, const char *addr, unsigned port, const struct httpd_request *rq,
+		  struct httpd_response *resp);
 
 #endif
