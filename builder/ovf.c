@@ -46,7 +46,9 @@ static void rasd_u(FILE *f, const char *name, uint64_t value)
 
 static void hardware(FILE *f, const struct ovf_params *p)
 {
-	fprintf(f, "    <VirtualHardwareSection ovf:transport=\"com.vmware.guestInfo\">\n"
+	/* iso: vSphere attaches ovf-env.xml on a CD, which the image reads with
+	 * no VMware Tools; com.vmware.guestInfo also serves those who have them. */
+	fprintf(f, "    <VirtualHardwareSection ovf:transport=\"iso com.vmware.guestInfo\">\n"
 		   "      <Info>Virtual hardware requirements</Info>\n"
 		   "      <System>\n"
 		   "        <vssd:ElementName>Virtual Hardware Family</vssd:ElementName>\n"
@@ -139,10 +141,13 @@ char *ovf_write(const struct ovf_params *p)
 	put_esc(f, p->version);
 	fprintf(f, "\">\n    <Info>A qVSA virtual scanner appliance</Info>\n    <Name>");
 	put_esc(f, p->version);
-	fprintf(f, "</Name>\n    <OperatingSystemSection ovf:id=\"96\" vmw:osType=\"");
+	fprintf(f, "</Name>\n    <OperatingSystemSection ovf:id=\"%u\" vmw:osType=\"", p->os_id);
 	put_esc(f, p->os_type);
-	fprintf(f, "\">\n      <Info>The kind of installed guest operating system</Info>\n"
-		   "      <Description>Debian GNU/Linux (64-bit)</Description>\n    </OperatingSystemSection>\n");
+	fprintf(f, "\">\n      <Info>The kind of installed guest operating system</Info>\n      <Description>");
+	put_esc(f, p->os_description);
+	fprintf(f, "</Description>\n    </OperatingSystemSection>\n");
+	/* Two ProductSections: the product, with cloud-init's classless
+	 * user-data property; then class "qvsa" with the appliance's own. */
 	fprintf(f, "    <ProductSection>\n      <Info>The appliance and its first-boot settings</Info>\n"
 		   "      <Product>qVSA virtual scanner appliance</Product>\n      <Vendor>");
 	put_esc(f, p->vendor);
@@ -151,11 +156,25 @@ char *ovf_write(const struct ovf_params *p)
 	fprintf(f, "</Version>\n      <FullVersion>");
 	put_esc(f, p->version);
 	fprintf(f, "</FullVersion>\n"
-		   "      <Property ovf:key=\"" OVF_PERSCODE_KEY "\" ovf:type=\"string\" ovf:userConfigurable=\"true\""
+		   "      <Property ovf:key=\"" OVF_USER_DATA_KEY "\" ovf:type=\"string\" ovf:userConfigurable=\"true\""
 		   " ovf:value=\"\">\n"
+		   "        <Label>User data (optional)</Label>\n"
+		   "        <Description>A base64-encoded cloud-config for the first boot (cloud-init's OVF convention);"
+		   " its qvsa: section may carry the personalization code instead</Description>\n"
+		   "      </Property>\n    </ProductSection>\n"
+		   "    <ProductSection ovf:class=\"" OVF_CLASS "\">\n"
+		   "      <Info>qVSA first-boot personalization</Info>\n"
+		   "      <Property ovf:key=\"perscode\" ovf:password=\"true\" ovf:qualifiers=\"MinLen(6) MaxLen(32)\""
+		   " ovf:type=\"string\" ovf:userConfigurable=\"true\" ovf:value=\"\">\n"
 		   "        <Label>Personalization code</Label>\n"
-		   "        <Description>The code from the qVSA platform that personalizes this appliance on its"
-		   " first boot</Description>\n"
+		   "        <Description>The code (6 to 32 digits) from the qVSA platform that personalizes this"
+		   " appliance on its first boot</Description>\n"
+		   "      </Property>\n"
+		   "      <Property ovf:key=\"platform_url\" ovf:type=\"string\" ovf:userConfigurable=\"true\""
+		   " ovf:value=\"\">\n"
+		   "        <Label>Platform URL (optional)</Label>\n"
+		   "        <Description>The qVSA platform to personalize with; empty keeps the one built into the"
+		   " image</Description>\n"
 		   "      </Property>\n    </ProductSection>\n");
 	hardware(f, p);
 	fprintf(f, "  </VirtualSystem>\n</Envelope>\n");
@@ -531,6 +550,41 @@ static int product_order(const struct xnode *ps, const char *what)
 	return 0;
 }
 
+/* Whether space-separated list holds word. */
+static bool lists_word(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *c = list; c && *c;) {
+		c += strspn(c, " \t\n");
+		size_t len = strcspn(c, " \t\n");
+		if (len == n && strncmp(c, word, n) == 0)
+			return true;
+		c += len;
+	}
+	return false;
+}
+
+/* User-configurable properties of every ProductSection, by the key the
+ * guest sees in its OVF environment: CLASS.KEY, or KEY without a class. */
+static void read_properties(const struct xnode *vs, struct ovf_info *i)
+{
+	for (const struct xnode *ps = vs->child; ps; ps = ps->next) {
+		if (strcmp(local(ps->name), "ProductSection") != 0)
+			continue;
+		const char *cls = attr(ps, "class");
+		for (const struct xnode *p = ps->child; p; p = p->next) {
+			const char *key = attr(p, "key"), *uc = attr(p, "userConfigurable");
+			if (strcmp(local(p->name), "Property") != 0 || !key || !uc || strcmp(uc, "true") != 0)
+				continue;
+			_cleanup_free_ char *full = cls && *cls ? xasprintf("%s.%s", cls, key) : xstrdup(key);
+			if (strcmp(full, OVF_PERSCODE_KEY) == 0)
+				i->has_perscode = true;
+			if (strcmp(full, OVF_USER_DATA_KEY) == 0)
+				i->has_user_data = true;
+		}
+	}
+}
+
 static void read_hardware(const struct xnode *vhs, struct ovf_info *i)
 {
 	for (const struct xnode *it = vhs ? vhs->child : NULL; it; it = it->next) {
@@ -583,12 +637,13 @@ static int read_info(const struct xnode *root, const char *what, struct ovf_info
 		return -1;
 	i->version = text_dup(child(ps, "Version"));
 	i->full_version = text_dup(child(ps, "FullVersion"));
-	for (const struct xnode *p = ps->child; p; p = p->next) {
-		const char *key = attr(p, "key"), *uc = attr(p, "userConfigurable");
-		if (strcmp(local(p->name), "Property") == 0 && key && strcmp(key, OVF_PERSCODE_KEY) == 0 && uc &&
-		    strcmp(uc, "true") == 0)
-			i->has_perscode = true;
-	}
+	read_properties(vs, i);
+	const struct xnode *os = child(vs, "OperatingSystemSection");
+	uint64_t os_id = 0;
+	if (os && u64_of(attr(os, "id"), &os_id) == 0 && os_id <= 65535)
+		i->os_id = (unsigned)os_id;
+	i->os_description = text_dup(child(os, "Description"));
+	i->iso_transport = lists_word(attr(vhs, "transport"), "iso");
 	read_hardware(vhs, i);
 	return 0;
 }
@@ -616,5 +671,6 @@ void ovf_info_clear(struct ovf_info *i)
 	free(i->disk_format);
 	free(i->version);
 	free(i->full_version);
+	free(i->os_description);
 	memset(i, 0, sizeof(*i));
 }
