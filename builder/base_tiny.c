@@ -98,6 +98,34 @@ static int add_applets(struct pack *rootfs)
 	return 0;
 }
 
+#define DEBIAN_VERSION "/etc/debian_version"
+
+/* The image's kernel (apt-get download) and busybox come from the build
+ * host's Debian release, so, as Debian derivatives do (ID_LIKE=debian in
+ * os-release), the image names that release in /etc/debian_version. It is
+ * also what image inspectors (libguestfs, hence virt-v2v) read to know the
+ * family: they ignore ID_LIKE and know no ID=qvsa. A host without the file
+ * gives none. */
+static int add_debian_version(struct pack *rootfs)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	if (!fs_exists(DEBIAN_VERSION))
+		return 0;
+	if (fs_read_file(DEBIAN_VERSION, &buf, &len) < 0)
+		return -1;
+	size_t line = strcspn(buf, "\n");
+	if (line == 0 || line > 64)
+		return 0;
+	buf[line] = '\n';
+	/* dpkg's database, empty: nothing here was installed through dpkg. Who
+	 * reads /etc/debian_version expects it (libguestfs's inspection fails
+	 * without it; package scanners read it); empty, it says so truthfully. */
+	if (pack_data(rootfs, DEBIAN_VERSION, 0644, buf, line + 1) < 0 || pack_dir(rootfs, "/var/lib/dpkg", 0755) < 0)
+		return -1;
+	return pack_data(rootfs, "/var/lib/dpkg/status", 0644, "", 0);
+}
+
 /* The same kernel command line for both boot paths. */
 static char *kernel_cmdline(const struct base_ctx *ctx)
 {
@@ -118,7 +146,7 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 	}
 	if (pack_file(rootfs, BUSYBOX, 0755, BUSYBOX) < 0 || add_applets(rootfs) < 0)
 		return -1;
-	if (pack_symlink(rootfs, "/sbin/init", BUSYBOX) < 0)
+	if (pack_symlink(rootfs, "/sbin/init", BUSYBOX) < 0 || add_debian_version(rootfs) < 0)
 		return -1;
 	if (pack_file(rootfs, "/boot/vmlinuz", 0644, kernel_image(ctx->kernel)) < 0 ||
 	    pack_file(rootfs, "/boot/initrd.img", 0644, initrd) < 0)
@@ -161,6 +189,8 @@ static int tiny_populate_esp(const struct base_ctx *ctx, struct pack *esp)
 static const char *const tiny_modules[] = {
 	"ext4", "crc32c_generic", /* root filesystem (ext4 checksums need crc32c) */
 	"isofs", "vfat", "nls_cp437", "nls_utf8", /* NoCloud seed: iso9660 or vfat "cidata" */
+	"sr_mod", "cdrom",        /* CD-ROM drives: vSphere's OVF environment, config-2, Azure's DVD */
+	"udf",                    /* Azure's provisioning DVD is UDF */
 	"af_packet",              /* DHCP client raw sockets (built in on most kernels) */
 	NULL,
 };

@@ -82,27 +82,36 @@ static void uuid_from(const char *seed, char out[37])
 	snprintf(out, 37, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15, hex + 18);
 }
 
-/* Everything laid on the base: templates, stamp, platform settings, cloud-init
- * datasource list, fstab, the recipe's files. */
-static int add_layers(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-		      const struct target *t, struct pack *p)
+char *build_platform_conf(const struct recipe *r)
+{
+	const char *proxy = recipe_proxy(r);
+	return xasprintf("# qvsa: where the bootstrap agent personalizes (user-data may override)\n"
+			 "PLATFORM_URL=%s\n%s%s%s%s",
+			 recipe_platform_url(r), proxy ? "PROXY=" : "", proxy ? proxy : "", proxy ? "\n" : "",
+			 recipe_allow_http(r) ? "ALLOW_HTTP=yes\n" : "");
+}
+
+int build_add_layers(const struct recipe *r, const char *datadir, const struct stamp *st, const struct target *t,
+		     struct pack *p)
 {
 	for (char *const *tpl = recipe_templates(r); *tpl; tpl++) {
-		_cleanup_free_ char *dir = xasprintf("%s/templates/%s", o->datadir, *tpl);
+		_cleanup_free_ char *dir = xasprintf("%s/templates/%s", datadir, *tpl);
 		_cleanup_free_ char *root = xasprintf("%s/rootfs", dir);
 		if (!fs_exists(dir))
-			return err_input("%s: template '%s' not found in %s/templates", recipe_path(r), *tpl, o->datadir);
+			return err_input("%s: template '%s' not found in %s/templates", recipe_path(r), *tpl, datadir);
 		if (fs_exists(root) && pack_tree(p, "/", root) < 0)
 			return -1;
 	}
 	_cleanup_free_ char *rel = stamp_release_text(st);
-	if (pack_data(p, "/etc/qvsa-release", 0644, rel, strlen(rel)) < 0)
+	_cleanup_free_ char *osrel = stamp_os_release_text(st);
+	if (pack_data(p, "/etc/qvsa-release", 0644, rel, strlen(rel)) < 0 ||
+	    pack_data(p, "/etc/os-release", 0644, osrel, strlen(osrel)) < 0)
 		return -1;
-	_cleanup_free_ char *conf = xasprintf("# qvsa: where the bootstrap agent personalizes (user-data may override)\n"
-					      "PLATFORM_URL=%s\n%s%s%s",
-					      recipe_platform_url(r), recipe_proxy(r) ? "PROXY=" : "",
-					      recipe_proxy(r) ? recipe_proxy(r) : "", recipe_proxy(r) ? "\n" : "");
+	_cleanup_free_ char *conf = build_platform_conf(r);
 	if (pack_data(p, "/etc/qvsa/platform.conf", 0644, conf, strlen(conf)) < 0)
+		return -1;
+	/* Public CA certificates only (recipe loading refused keys). */
+	if (recipe_ca(r) && pack_file(p, BUILD_CA_PATH, 0644, recipe_ca(r)) < 0)
 		return -1;
 	char *ds = NULL;
 	size_t dslen = 0;
@@ -286,7 +295,7 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	struct pack *p = NULL;
 	if (pack_open(tar, PACK_TAR, st->epoch, &p) < 0)
 		return -1;
-	if (base->populate(&ctx, p) < 0 || add_layers(r, o, st, members[0], p) < 0) {
+	if (base->populate(&ctx, p) < 0 || build_add_layers(r, o->datadir, st, members[0], p) < 0) {
 		pack_abort(p);
 		return -1;
 	}

@@ -50,4 +50,20 @@ void build_result_free(struct build_result *res);
  * the target's, minus the recipe's omissions; NULL-terminated, caller frees (strv). */
 char **build_module_list(const struct recipe *r, const char *const *base_modules, char *const *target_modules);
 
+struct pack;
+struct stamp;
+struct target;
+
+/* Where the recipe's CA bundle (personalization.ca) lands in the image. */
+#define BUILD_CA_PATH "/etc/qvsa/ca.pem"
+
+/* /etc/qvsa/platform.conf for r: PLATFORM_URL, PROXY if set, ALLOW_HTTP=yes
+ * if allowed. Caller frees. */
+char *build_platform_conf(const struct recipe *r);
+/* Everything laid on the base, for target t: the templates under datadir,
+ * the stamp, /etc/os-release, platform.conf, the CA bundle, the cloud-init
+ * datasource list, fstab, the recipe's files. */
+int build_add_layers(const struct recipe *r, const char *datadir, const struct stamp *st, const struct target *t,
+		     struct pack *p);
+
 #endif

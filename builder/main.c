@@ -396,7 +396,9 @@ static int cmd_inspect(struct cli *c)
 	}
 	target_free(t);
 	err_clear();
-	const char *paths[] = {"/etc/qvsa-release", "/etc/qvsa/components", NULL};
+	const char *paths[] = {"/etc/qvsa-release", "/etc/qvsa/components", "/etc/os-release", NULL};
+	/* What the image says it is (os-release, as importers read it), beside the stamp. */
+	static const char *const os_keys[] = {"NAME", "VERSION", "ID", "ID_LIKE", "PRETTY_NAME"};
 	char **contents = NULL;
 	if (image_read_files(disk, format, paths, &contents) < 0)
 		return -1;
@@ -406,6 +408,15 @@ static int cmd_inspect(struct cli *c)
 	} else if (c->json) {
 		printf("{\"artifact\": ");
 		json_write_str(stdout, art);
+		printf(", \"os\": ");
+		if (!contents[2])
+			printf("null");
+		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {
+			_cleanup_free_ char *v = stamp_get(contents[2], os_keys[i]);
+			printf("%s\"%s\": ", i ? ", " : "{", os_keys[i]);
+			json_write_str(stdout, v);
+		}
+		printf("%s", contents[2] ? "}" : "");
 		const char *keys[] = {"APPLIANCE", "BOOTSTRAP_VERSION", "BUILD_ID", "BUILD_DATE", "RECIPE_SHA256",
 				      "TARGETS", "KERNEL"};
 		for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
@@ -415,7 +426,12 @@ static int cmd_inspect(struct cli *c)
 		}
 		printf(", \"personalized\": %s}\n", contents[1] ? "true" : "false");
 	} else {
-		printf("%s", contents[0]);
+		printf("# os (/etc/os-release)%s\n", contents[2] ? "" : ": none");
+		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {
+			_cleanup_free_ char *v = stamp_get(contents[2], os_keys[i]);
+			printf("OS_%s=\"%s\"\n", os_keys[i], v ? v : "");
+		}
+		printf("# stamp (/etc/qvsa-release)\n%s", contents[0]);
 		if (contents[1])
 			printf("# personalized; components:\n%s", contents[1]);
 	}
@@ -430,7 +446,7 @@ static const struct command commands[] = {
 	 "assemble the disk, stamp it and write one artifact per target", 1, 1},
 	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--all] [--connect URI] [--accel A] [--json]",
 	 "boot artifacts under libvirt and prove first-boot personalization", 1, 1},
-	{"inspect", cmd_inspect, "inspect ARTIFACT [--json]", "print the stamp read from inside an image", 1, 1},
+	{"inspect", cmd_inspect, "inspect ARTIFACT [--json]", "print the OS and the stamp read from inside an image", 1, 1},
 	{"lint", cmd_lint, "lint RECIPE", "validate a recipe (and its targets) only", 1, 1},
 	{"targets", cmd_targets, "targets [--json]", "list the targets qvsa can write", 0, 0},
 };

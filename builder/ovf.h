@@ -1,6 +1,6 @@
 /* The OVF 1.0 descriptor inside a qVSA OVA: written from a few parameters,
  * and read back for the OVA's check by a small XML reader that insists on
- * well-formed XML (qvsa links no XML library). */
+ * well-formed XML. */
 #ifndef QVSA_OVF_H
 #define QVSA_OVF_H
 
@@ -19,12 +19,20 @@ struct ovf_params {
 	const char *hw_version;  /* virtual hardware version: VirtualSystemType vmx-N */
 	unsigned cpus;           /* virtual CPUs */
 	unsigned memory_mib;     /* memory in MiB */
+	unsigned os_id;          /* OperatingSystemSection ovf:id (CIM OSType), e.g. 96 "Debian 64-Bit" */
 	const char *os_type;     /* vmw:osType, e.g. "debian10_64Guest" */
+	const char *os_description; /* its Description: the image's PRETTY_NAME, e.g. "qVSA 1.0" */
 	const char *network;     /* logical network name, e.g. "VM Network" */
 };
 
-/* Key of the OVF property that carries the personalization code. */
-#define OVF_PERSCODE_KEY "qvsa.perscode"
+/* The ProductSection class of qVSA's own properties: vSphere hands each to
+ * the guest as CLASS.KEY in the OVF environment. */
+#define OVF_CLASS "qvsa"
+/* Key (class.key) of the OVF property that carries the personalization code. */
+#define OVF_PERSCODE_KEY OVF_CLASS ".perscode"
+/* Key of the base64 cloud-config property: cloud-init's OVF datasource
+ * convention, so it stands in a ProductSection without a class. */
+#define OVF_USER_DATA_KEY "user-data"
 
 /* The descriptor text, newly allocated. Deterministic: no dates, no ids. */
 char *ovf_write(const struct ovf_params *p);
@@ -48,6 +56,10 @@ struct ovf_info {
 	char *version;                        /* ProductSection Version */
 	char *full_version;                   /* ProductSection FullVersion */
 	bool has_perscode;                    /* user-configurable property OVF_PERSCODE_KEY */
+	bool has_user_data;                   /* user-configurable property OVF_USER_DATA_KEY */
+	bool iso_transport;                   /* VirtualHardwareSection ovf:transport lists "iso" */
+	unsigned os_id;                       /* OperatingSystemSection ovf:id (0 if absent) */
+	char *os_description;                 /* its Description */
 	bool has_pvscsi;                      /* a ResourceType 6 VirtualSCSI controller */
 	bool has_vmxnet3;                     /* a ResourceType 10 VmxNet3 NIC */
 };

@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "recipe_personalization.h"
 #include "version.h"
 #include "yamltree.h"
 
@@ -39,8 +40,7 @@ struct recipe {
 	char **templates;            /* strv, never NULL */
 	struct recipe_file *files;   /* n_files entries; strings owned by the recipe */
 	size_t n_files;              /* entries in files */
-	char *platform_url;          /* http(s) URL of the platform */
-	char *proxy;                 /* http proxy URL, or NULL */
+	struct recipe_personalization pers; /* platform URL, proxy, CA bundle, allow_http */
 	char **targets;              /* strv, at least one */
 };
 
@@ -62,8 +62,7 @@ void recipe_free(struct recipe *r)
 	free(r->version);
 	free(r->kernel_package);
 	free(r->label);
-	free(r->platform_url);
-	free(r->proxy);
+	recipe_personalization_clear(&r->pers);
 	free(r);
 }
 
@@ -205,18 +204,6 @@ static bool is_label(const char *s) /* ext4 labels hold 16 bytes; keep them shel
 {
 	size_t n = strlen(s);
 	return n >= 1 && n <= 16 && s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")] == 0;
-}
-
-/* Scheme, a non-empty host, and nothing that would break a config file line. */
-static bool is_url(const char *s, bool https_ok)
-{
-	size_t p = strncmp(s, "http://", 7) == 0 ? 7 : https_ok && strncmp(s, "https://", 8) == 0 ? 8 : 0;
-	if (p == 0 || s[p] == 0 || s[p] == '/' || s[p] == '@' || s[p] == ':')
-		return false;
-	for (const char *c = s; *c; c++)
-		if ((unsigned char)*c <= ' ' || *c == 0x7f)
-			return false;
-	return true;
 }
 
 static int parse_version(struct recipe *r, const struct yamltree *root)
@@ -448,46 +435,6 @@ static int parse_files(struct recipe *r, const struct yamltree *files)
 	return 0;
 }
 
-/* Copy a proxy URL for a message with any password replaced by ***. */
-static char *mask_password(const char *url)
-{
-	const char *auth = strstr(url, "://");
-	auth = auth ? auth + 3 : url;
-	const char *at = strchr(auth, '@'), *colon = strchr(auth, ':'), *slash = strchr(auth, '/');
-	if (!at || !colon || colon > at || (slash && slash < at))
-		return xstrdup(url);
-	return xasprintf("%.*s:***%s", (int)(colon - url), url, at);
-}
-
-static int parse_personalization(struct recipe *r, const struct yamltree *p)
-{
-	static const char *const keys[] = { "platform_url", "proxy", NULL };
-	const struct yamltree *n;
-	char got[256], esc[256];
-	const char *s;
-
-	if (yamltree_expect(p, YAMLTREE_MAPPING, "personalization") < 0 ||
-	    yamltree_check_keys(p, "personalization", keys) < 0 ||
-	    yamltree_require(p, "personalization", "platform_url", &n) < 0 ||
-	    yamltree_string(n, "personalization.platform_url", &s) < 0)
-		return -1;
-	if (!is_url(s, true))
-		return yamltree_error(n, "expected an http:// or https:// URL for 'personalization.platform_url', got %s",
-				      yamltree_describe(n, got, sizeof(got)));
-	r->platform_url = xstrdup(s);
-	if (!(n = yamltree_get(p, "proxy")))
-		return 0;
-	if (yamltree_string(n, "personalization.proxy", &s) < 0)
-		return -1;
-	if (!is_url(s, false)) {
-		_cleanup_free_ char *masked = mask_password(s);
-		return yamltree_error(n, "expected an http:// URL (http://[user:password@]host:port) for "
-				      "'personalization.proxy', got '%s'", yamltree_escape(masked, esc, sizeof(esc)));
-	}
-	r->proxy = xstrdup(s);
-	return 0;
-}
-
 static char **strv_of(const char *const *v)
 {
 	size_t n = 0;
@@ -533,7 +480,8 @@ static int parse_recipe(struct recipe *r, const struct yamltree *root)
 		r->templates = strv_of(default_templates);
 	}
 	if (parse_files(r, yamltree_get(root, "files")) < 0 ||
-	    yamltree_require(root, "", "personalization", &n) < 0 || parse_personalization(r, n) < 0 ||
+	    yamltree_require(root, "", "personalization", &n) < 0 ||
+	    recipe_personalization_parse(n, &r->pers) < 0 ||
 	    yamltree_require(root, "", "targets", &n) < 0 || yamltree_strv(n, "targets", &target_rules, &r->targets) < 0)
 		return -1;
 	return 0;
@@ -580,6 +528,8 @@ const char *recipe_disk_label(const struct recipe *r) { return r->label; }
 char *const *recipe_templates(const struct recipe *r) { return r->templates; }
 size_t recipe_n_files(const struct recipe *r) { return r->n_files; }
 const struct recipe_file *recipe_file_at(const struct recipe *r, size_t i) { return i < r->n_files ? &r->files[i] : NULL; }
-const char *recipe_platform_url(const struct recipe *r) { return r->platform_url; }
-const char *recipe_proxy(const struct recipe *r) { return r->proxy; }
+const char *recipe_platform_url(const struct recipe *r) { return r->pers.platform_url; }
+const char *recipe_proxy(const struct recipe *r) { return r->pers.proxy; }
+const char *recipe_ca(const struct recipe *r) { return r->pers.ca; }
+bool recipe_allow_http(const struct recipe *r) { return r->pers.allow_http; }
 char *const *recipe_targets(const struct recipe *r) { return r->targets; }

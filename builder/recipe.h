@@ -3,6 +3,7 @@
 #ifndef QVSA_RECIPE_H
 #define QVSA_RECIPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,8 +45,12 @@ char *const *recipe_templates(const struct recipe *r);
 size_t recipe_n_files(const struct recipe *r);
 const struct recipe_file *recipe_file_at(const struct recipe *r, size_t i);
 
-const char *recipe_platform_url(const struct recipe *r); /* required */
+const char *recipe_platform_url(const struct recipe *r); /* required; http:// only with allow_http */
 const char *recipe_proxy(const struct recipe *r);        /* may be NULL */
+/* Absolute path of the PEM CA bundle the image trusts (/etc/qvsa/ca.pem), or NULL. */
+const char *recipe_ca(const struct recipe *r);
+/* personalization.allow_http: plain HTTP to the platform accepted on purpose. */
+bool recipe_allow_http(const struct recipe *r);
 
 /* Target names from the recipe, NULL-terminated, at least one. */
 char *const *recipe_targets(const struct recipe *r);

@@ -49,13 +49,28 @@ void stamp_init(struct stamp *s)
 	s->build_id[16] = 0;
 }
 
+void stamp_os_facts(const char *version, struct os_facts *ret)
+{
+	const char *dash = strchr(version, '-');
+	*ret = (struct os_facts){
+		.id = "qvsa", .id_like = "debian", .name = "qVSA",
+		/* CIM OSType 96 "Debian 64-Bit": what inspectors (libguestfs, via
+		 * /etc/debian_version) call it too. debian10_64Guest is the newest
+		 * Debian guest id vSphere 6.7 (vmx-14, the default) knows. */
+		.ovf_os_id = 96, .ovf_os_type = "debian10_64Guest",
+	};
+	snprintf(ret->version_id, sizeof(ret->version_id), "%s", dash ? dash + 1 : version);
+	snprintf(ret->pretty_name, sizeof(ret->pretty_name), "%s %s", ret->name, ret->version_id);
+}
+
 char *stamp_release_text(const struct stamp *s)
 {
 	char date[21];
+	struct os_facts os;
 	stamp_format_date(s->epoch, date);
-	const char *xy = strchr(s->version, '-') ? strchr(s->version, '-') + 1 : s->version;
-	return xasprintf("NAME=\"qVSA\"\n"
-			 "ID=qvsa\n"
+	stamp_os_facts(s->version, &os);
+	return xasprintf("NAME=\"%s\"\n"
+			 "ID=%s\n"
 			 "APPLIANCE=\"%s\"\n"
 			 "BOOTSTRAP_VERSION=\"%s\"\n"
 			 "VERSION_ID=\"%s\"\n"
@@ -65,8 +80,27 @@ char *stamp_release_text(const struct stamp *s)
 			 "RECIPE_SHA256=\"%s\"\n"
 			 "TARGETS=\"%s\"\n"
 			 "KERNEL=\"%s\"\n",
-			 s->appliance, s->version, xy, s->build_id, date, (long long)s->epoch, s->recipe_sha256,
-			 s->targets, s->kernel);
+			 os.name, os.id, s->appliance, s->version, os.version_id, s->build_id, date, (long long)s->epoch,
+			 s->recipe_sha256, s->targets, s->kernel);
+}
+
+char *stamp_os_release_text(const struct stamp *s)
+{
+	struct os_facts os;
+	stamp_os_facts(s->version, &os);
+	/* IMAGE_ID/IMAGE_VERSION/BUILD_ID name this very image (os-release(5)),
+	 * so an importer's inventory can tell one appliance build from another. */
+	return xasprintf("NAME=\"%s\"\n"
+			 "ID=%s\n"
+			 "ID_LIKE=%s\n"
+			 "VERSION=\"%s\"\n"
+			 "VERSION_ID=\"%s\"\n"
+			 "PRETTY_NAME=\"%s\"\n"
+			 "IMAGE_ID=\"%s\"\n"
+			 "IMAGE_VERSION=\"%s\"\n"
+			 "BUILD_ID=\"%s\"\n",
+			 os.name, os.id, os.id_like, os.version_id, os.version_id, os.pretty_name, s->appliance,
+			 os.version_id, s->build_id);
 }
 
 char *stamp_get(const char *text, const char *key)

@@ -24,6 +24,24 @@ int stamp_epoch(const char *const *paths, int64_t *ret);
 void stamp_init(struct stamp *s);
 /* The /etc/qvsa-release text. Caller frees. */
 char *stamp_release_text(const struct stamp *s);
+
+/* What the image says it is, in os-release terms: derived from the
+ * bootstrap version alone, in this one place, so /etc/os-release, the
+ * stamp, the OVF's OperatingSystemSection and `qvsa inspect` agree. */
+struct os_facts {
+	const char *id;          /* ID: "qvsa" */
+	const char *id_like;     /* ID_LIKE: "debian" (its kernel and busybox are Debian's packages) */
+	const char *name;        /* NAME: "qVSA" */
+	char version_id[24];     /* VERSION_ID: "1.0" (the X.Y of qVSA-X.Y) */
+	char pretty_name[40];    /* PRETTY_NAME: "qVSA 1.0" */
+	unsigned ovf_os_id;      /* OVF OperatingSystemSection ovf:id (CIM OSType): 96, "Debian 64-Bit" */
+	const char *ovf_os_type; /* vmw:osType unless a target overrides it: "debian10_64Guest" */
+};
+/* Fill *ret for version ("qVSA-X.Y"). */
+void stamp_os_facts(const char *version, struct os_facts *ret);
+/* The /etc/os-release text (os-release(5)): the facts plus the image's
+ * identity (IMAGE_ID, IMAGE_VERSION, BUILD_ID). Caller frees. */
+char *stamp_os_release_text(const struct stamp *s);
 /* UTC ISO-8601 for epoch ("2026-11-23T10:00:00Z") into buf[21]. */
 void stamp_format_date(int64_t epoch, char buf[21]);
 

@@ -5,6 +5,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "platform.h"
 #include "yamltree.h"
 
 #include <dirent.h>
@@ -25,6 +26,7 @@ struct target {
 	const char *disk_bus;          /* static: libvirt disk bus */
 	char *disk_controller;         /* scsi controller model, or NULL */
 	const char *nic_model;         /* static: libvirt NIC model */
+	const char *platform;          /* static (the platform table's): verify.platform */
 };
 
 void target_free(struct target *t)
@@ -60,9 +62,88 @@ static bool is_extension(const char *s)
 	return only(s, "abcdefghijklmnopqrstuvwxyz0123456789.") && s[0] != '.' && s[strlen(s) - 1] != '.' &&
 	       !strstr(s, "..");
 }
+
+/* cloud-init's datasources an image may list (datasource_list), spelled as
+ * cloud-init spells them. */
+static const char *const datasource_names[] = {
+	"NoCloud", "ConfigDrive", "OpenStack", "Ec2", "GCE", "Oracle", "Azure", "OVF", "VMware", "None", NULL,
+};
+
+/* Which datasources let the agent use a channel (docs/channels.md): a
+ * channel is used only when one of them is listed. "console" needs none. */
+static const struct {
+	const char *channel;        /* agent channel, as in platform_ops.channel */
+	const char *datasources[3]; /* any one of these enables it; NULL-terminated */
+} channel_datasources[] = {
+	{ "nocloud", { "NoCloud" } },   { "configdrive", { "ConfigDrive" } }, { "openstack", { "OpenStack" } },
+	{ "ec2", { "Ec2" } },           { "gce", { "GCE" } },                 { "oci", { "Oracle" } },
+	{ "azure", { "Azure" } },       { "vmware", { "OVF", "VMware" } },    { "console", { NULL } },
+};
+
 static bool is_datasource(const char *s)
 {
-	return only(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+	for (const char *const *d = datasource_names; *d; d++)
+		if (strcmp(*d, s) == 0)
+			return true;
+	return false;
+}
+
+/* Every datasources: entry must be one cloud-init knows: suggest the closest. */
+static int check_datasources(const struct yamltree *list)
+{
+	for (size_t i = 0; i < yamltree_count(list); i++) {
+		const struct yamltree *n = yamltree_item(list, i);
+		const char *s = yamltree_text(n);
+		if (!s || is_datasource(s))
+			continue;
+		char got[256];
+		const char *hint = yamltree_suggest(s, datasource_names);
+		yamltree_describe(n, got, sizeof(got));
+		if (hint)
+			return yamltree_error(n, "unknown cloud-init datasource %s in 'datasources'; did you mean '%s'?", got,
+					      hint);
+		return yamltree_error(n, "unknown cloud-init datasource %s in 'datasources' (known: NoCloud, ConfigDrive, "
+				      "OpenStack, Ec2, GCE, Oracle, Azure, OVF, VMware, None)", got);
+	}
+	return 0;
+}
+
+static bool strv_has(char *const *v, const char *s)
+{
+	for (; v && *v; v++)
+		if (strcmp(*v, s) == 0)
+			return true;
+	return false;
+}
+
+/* verify.platform: a row of the platform table whose channel the target's
+ * datasources enable, so lint refuses what verify would fail. */
+static int parse_platform(struct target *t, const struct yamltree *n)
+{
+	const char *s;
+	char got[256];
+	if (yamltree_string(n, "verify.platform", &s) < 0)
+		return -1;
+	const struct platform_ops *ops = platform_find(s);
+	if (!ops)
+		return yamltree_error(n, "unknown platform %s for 'verify.platform' (one of: %s)",
+				      yamltree_describe(n, got, sizeof(got)), platform_names());
+	for (size_t i = 0; i < ELEMENTSOF(channel_datasources); i++) {
+		if (strcmp(channel_datasources[i].channel, ops->channel) != 0)
+			continue;
+		const char *const *need = channel_datasources[i].datasources;
+		if (!need[0])
+			break;
+		for (size_t k = 0; need[k]; k++)
+			if (strv_has(t->datasources, need[k]))
+				goto ok;
+		return yamltree_error(n, "platform '%s' delivers the code through the '%s' channel, which the agent uses "
+				      "only when 'datasources' lists %s%s%s", ops->name, ops->channel, need[0],
+				      need[1] ? " or " : "", need[1] ? need[1] : "");
+	}
+ok:
+	t->platform = ops->name;
+	return 0;
 }
 
 /* A non-null scalar matching valid, copied into *ret. */
@@ -147,7 +228,7 @@ static int parse_artifact(struct target *t, const struct yamltree *a)
 
 static int parse_verify(struct target *t, const struct yamltree *v)
 {
-	static const char *const keys[] = { "machine", "disk_bus", "disk_controller", "nic_model", NULL };
+	static const char *const keys[] = { "platform", "machine", "disk_bus", "disk_controller", "nic_model", NULL };
 	static const char *const machines[] = { "pc", "q35", NULL };
 	static const char *const buses[] = { "virtio", "scsi", "sata", "ide", "nvme", NULL };
 	static const char *const nics[] = { "virtio", "vmxnet3", "e1000", "e1000e", "rtl8139", NULL };
@@ -156,9 +237,8 @@ static int parse_verify(struct target *t, const struct yamltree *v)
 	t->machine = machines[0];
 	t->disk_bus = buses[0];
 	t->nic_model = nics[0];
-	if (!v)
-		return 0;
-	if (yamltree_expect(v, YAMLTREE_MAPPING, "verify") < 0 || yamltree_check_keys(v, "verify", keys) < 0)
+	if (yamltree_expect(v, YAMLTREE_MAPPING, "verify") < 0 || yamltree_check_keys(v, "verify", keys) < 0 ||
+	    yamltree_require(v, "verify", "platform", &n) < 0 || parse_platform(t, n) < 0)
 		return -1;
 	if ((n = yamltree_get(v, "machine")) && yamltree_enum(n, "verify.machine", machines, &t->machine) < 0)
 		return -1;
@@ -183,8 +263,7 @@ static int parse_target(struct target *t, const struct yamltree *root, const cha
 		.valid = is_module, .expected = "a module name ([a-z0-9_-]+)", .unique = true,
 	};
 	static const struct yamltree_strv_rules datasource_rules = {
-		.valid = is_datasource, .expected = "a cloud-init datasource name ([A-Za-z0-9]+)",
-		.unique = true, .nonempty = true,
+		.valid = NULL, .expected = NULL, .unique = true, .nonempty = true, /* names: check_datasources */
 	};
 	const struct yamltree *n;
 	char got[256];
@@ -213,9 +292,10 @@ static int parse_target(struct target *t, const struct yamltree *root, const cha
 	if ((n = yamltree_get(root, "modules")) && yamltree_strv(n, "modules", &module_rules, &t->modules) < 0)
 		return -1;
 	if (yamltree_require(root, "", "datasources", &n) < 0 ||
-	    yamltree_strv(n, "datasources", &datasource_rules, &t->datasources) < 0)
+	    yamltree_strv(n, "datasources", &datasource_rules, &t->datasources) < 0 || check_datasources(n) < 0 ||
+	    yamltree_require(root, "", "verify", &n) < 0)
 		return -1;
-	return parse_verify(t, yamltree_get(root, "verify"));
+	return parse_verify(t, n);
 }
 
 int target_load(const char *path, struct target **ret)
@@ -334,3 +414,4 @@ const char *target_verify_machine(const struct target *t) { return t->machine; }
 const char *target_verify_disk_bus(const struct target *t) { return t->disk_bus; }
 const char *target_verify_disk_controller(const struct target *t) { return t->disk_controller; }
 const char *target_verify_nic_model(const struct target *t) { return t->nic_model; }
+const char *target_verify_platform(const struct target *t) { return t->platform; }

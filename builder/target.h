@@ -52,7 +52,8 @@ const char *target_firmware(const struct target *t);   /* "bios" | "uefi" */
 uint64_t target_size_alignment(const struct target *t); /* bytes, >= 512 */
 /* Kernel modules the platform's devices need; NULL-terminated, never NULL. */
 char *const *target_modules(const struct target *t);
-/* cloud-init datasource_list for this platform; NULL-terminated, never NULL. */
+/* cloud-init datasource_list for this platform, names cloud-init knows;
+ * NULL-terminated, never NULL. */
 char *const *target_datasources(const struct target *t);
 
 /* How verification emulates the platform with QEMU. */
@@ -60,5 +61,8 @@ const char *target_verify_machine(const struct target *t);   /* "pc" | "q35" */
 const char *target_verify_disk_bus(const struct target *t);  /* libvirt bus: virtio|scsi|sata|ide|nvme */
 const char *target_verify_disk_controller(const struct target *t); /* model for scsi (e.g. "vmpvscsi", "virtio-scsi") or NULL */
 const char *target_verify_nic_model(const struct target *t); /* libvirt model: virtio|vmxnet3|e1000|... */
+/* The platform verification plays (platform_find() names it): checked at
+ * load time to exist and to be reachable through the target's datasources. */
+const char *target_verify_platform(const struct target *t);
 
 #endif

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "fs.h"
 #include "ovf.h"
+#include "stamp.h"
 #include "target.h"
 
 #include <archive.h>
@@ -175,19 +176,21 @@ static unsigned option_uint(const struct target_artifact *a, const char *key, un
 
 /* The descriptor's parameters from the artifact's options (all but the disk file's size). */
 static int ova_params(const struct writer_input *in, const char *out, const struct ova_names *nm,
-		      struct ovf_params *ret)
+		      const struct os_facts *os, struct ovf_params *ret)
 {
 	bool bad = false;
 	const char *hw = target_artifact_option(in->artifact, "hw_version");
 	const char *vendor = target_artifact_option(in->artifact, "vendor");
 	const char *os_type = target_artifact_option(in->artifact, "os_type");
 	const char *network = target_artifact_option(in->artifact, "network");
+	/* The OS section says what the image's /etc/os-release says (stamp.c). */
 	*ret = (struct ovf_params){
 		.version = in->version, .vendor = vendor ? vendor : "qVSA", .disk_file = nm->disk,
 		.capacity = in->size, .uefi = in->target && strcmp(target_firmware(in->target), "uefi") == 0,
 		.hw_version = hw ? hw : "14", .cpus = option_uint(in->artifact, "cpus", 2, &bad),
 		.memory_mib = option_uint(in->artifact, "memory_mb", 2048, &bad),
-		.os_type = os_type ? os_type : "debian10_64Guest", .network = network ? network : "VM Network",
+		.os_id = os->ovf_os_id, .os_type = os_type ? os_type : os->ovf_os_type,
+		.os_description = os->pretty_name, .network = network ? network : "VM Network",
 	};
 	if (bad)
 		return err_input("writing '%s': options cpus and memory_mb must be positive numbers", out);
@@ -232,8 +235,10 @@ static int ova_write(const struct writer_input *in, const char *out)
 	struct ova_names nm;
 	names_init(in, &nm);
 	struct ovf_params p;
+	struct os_facts os; /* outlives p, which points into it */
+	stamp_os_facts(in->version, &os);
 	_cleanup_free_ char *vmdk = xasprintf("%s/%s.tmp-%d", in->workdir, nm.disk, (int)getpid());
-	int rc = ova_params(in, out, &nm, &p);
+	int rc = ova_params(in, out, &nm, &os, &p);
 	if (rc == 0)
 		rc = writer_vmdk_stream(in, vmdk, nm.disk);
 	if (rc == 0)
@@ -460,8 +465,17 @@ static int scan_finish(struct ova_scan *s)
 	if (strncmp(s->ovf_name, i->full_version, strlen(i->full_version)) != 0)
 		return err_fail("artifact '%s': OVF FullVersion '%s' is not the version in its name '%s'", a,
 				i->full_version, s->ovf_name);
-	if (!i->has_perscode)
-		return err_fail("artifact '%s': OVF has no user-configurable property '%s'", a, OVF_PERSCODE_KEY);
+	if (!i->has_perscode || !i->has_user_data)
+		return err_fail("artifact '%s': OVF has no user-configurable property '%s'", a,
+				i->has_perscode ? OVF_USER_DATA_KEY : OVF_PERSCODE_KEY);
+	if (!i->iso_transport)
+		return err_fail("artifact '%s': OVF VirtualHardwareSection lacks ovf:transport \"iso\" (the image reads "
+				"ovf-env.xml from a CD)", a);
+	struct os_facts os;
+	stamp_os_facts(i->full_version, &os);
+	if (i->os_id != os.ovf_os_id || !i->os_description || strcmp(i->os_description, os.pretty_name) != 0)
+		return err_fail("artifact '%s': OVF OperatingSystemSection says %u '%s', the image is %u '%s'", a,
+				i->os_id, i->os_description ? i->os_description : "", os.ovf_os_id, os.pretty_name);
 	if (!i->has_pvscsi || !i->has_vmxnet3)
 		return err_fail("artifact '%s': OVF hardware lacks a %s", a, i->has_pvscsi ? "VmxNet3 NIC" : "VirtualSCSI controller");
 	return 0;

@@ -99,10 +99,11 @@ if command -v xmllint >/dev/null; then
 		grep -Eq "<(ovf:)?FullVersion>$version</(ovf:)?FullVersion>" "$ova/$ovf" &&
 		grep -Eq "<(ovf:)?Version>$xy</(ovf:)?Version>" "$ova/$ovf" &&
 		grep -q "ovf:capacity=\"$expect_size\"" "$ova/$ovf" &&
-		grep -q "ovf:key=\"qvsa.perscode\".*ovf:userConfigurable=\"true\"" "$ova/$ovf" &&
+		[ "$(xmllint --xpath "count(//*[local-name()='ProductSection'][@*[local-name()='class']='qvsa']/*[local-name()='Property'][@*[local-name()='key']='perscode'][@*[local-name()='userConfigurable']='true'])" "$ova/$ovf")" = 1 ] &&
+		grep -q "ovf:transport=\"iso com.vmware.guestInfo\"" "$ova/$ovf" &&
 		grep -q "ovf:size=\"$(stat -c %s "$ova/$disk")\"" "$ova/$ovf" &&
 		[ "$(fmt_of "$ova/$disk")" = vmdk ] && [ "$(vsize "$ova/$disk")" = "$expect_size" ]; then
-		pass "vmware: OVF well-formed (xmllint), Version $xy / FullVersion $version, capacity and file size right"
+		pass "vmware: OVF well-formed (xmllint), Version $xy / FullVersion $version, qvsa.perscode on the ISO transport, capacity and file size right"
 	else fail "vmware: OVF checks"; fi
 else
 	echo "SKIP: vmware OVF well-formedness (xmllint absent; make deps installs libxml2-utils)"

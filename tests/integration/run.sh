@@ -43,7 +43,7 @@ disk:
   size: 256M
   partiton_table: mbr
 personalization:
-  platform_url: http://platform.example/
+  platform_url: https://platform.example/
 targets: [kvm]
 YAML
 if run broken-recipe 2 "$qvsa" build "$work/broken.yaml" --out "$work/broken-out"; then
@@ -66,7 +66,7 @@ base:
 disk:
   size: 256M
 personalization:
-  platform_url: http://platform.example/
+  platform_url: https://platform.example/
 targets: [kvm, vmware]
 YAML
 if run driver-audit 1 "$qvsa" build "$work/drop/recipe.yaml" --out "$work/drop-out" --accel tcg; then
@@ -144,7 +144,7 @@ version: $version
 disk:
   size: 256M
 personalization:
-  platform_url: http://platform.example/
+  platform_url: https://platform.example/
 files:
   - source: agent
     dest: /usr/sbin/qvsa-agent

@@ -15,7 +15,8 @@
 static const struct ovf_params params = {
 	.version = "qVSA-1.0", .vendor = "qVSA", .disk_file = "qVSA-1.0-vmware-disk1.vmdk",
 	.disk_file_size = 123456, .capacity = 268435456, .uefi = false, .hw_version = "14", .cpus = 2,
-	.memory_mib = 2048, .os_type = "debian10_64Guest", .network = "VM Network",
+	.memory_mib = 2048, .os_id = 96, .os_type = "debian10_64Guest", .os_description = "qVSA 1.0",
+	.network = "VM Network",
 };
 
 static void info_clearp(struct ovf_info *i) { ovf_info_clear(i); }
@@ -34,7 +35,10 @@ Test(ovf, written_descriptor_reads_back)
 	cr_assert(strstr(i.disk_format, "#streamOptimized"));
 	cr_assert_str_eq(i.version, "1.0");
 	cr_assert_str_eq(i.full_version, "qVSA-1.0");
-	cr_assert(i.has_perscode && i.has_pvscsi && i.has_vmxnet3);
+	cr_assert(i.has_perscode && i.has_user_data && i.has_pvscsi && i.has_vmxnet3);
+	cr_assert(i.iso_transport);
+	cr_assert_eq(i.os_id, 96);
+	cr_assert_str_eq(i.os_description, "qVSA 1.0");
 }
 
 Test(ovf, descriptor_has_the_platform_facts)
@@ -47,17 +51,29 @@ Test(ovf, descriptor_has_the_platform_facts)
 		"<rasd:ResourceSubType>VmxNet3</rasd:ResourceSubType>\n        <rasd:ResourceType>10</rasd:ResourceType>",
 		"<rasd:HostResource>ovf:/disk/vmdisk1</rasd:HostResource>",
 		"<vssd:VirtualSystemType>vmx-14</vssd:VirtualSystemType>",
-		"<Property ovf:key=\"qvsa.perscode\" ovf:type=\"string\" ovf:userConfigurable=\"true\"",
-		"<VirtualHardwareSection ovf:transport=\"com.vmware.guestInfo\">",
-		"vmw:osType=\"debian10_64Guest\"",
+		"<ProductSection ovf:class=\"qvsa\">",
+		"<Property ovf:key=\"perscode\" ovf:password=\"true\" ovf:qualifiers=\"MinLen(6) MaxLen(32)\" "
+		"ovf:type=\"string\" ovf:userConfigurable=\"true\" ovf:value=\"\">",
+		"<Property ovf:key=\"platform_url\" ovf:type=\"string\" ovf:userConfigurable=\"true\"",
+		"<Property ovf:key=\"user-data\" ovf:type=\"string\" ovf:userConfigurable=\"true\"",
+		"<VirtualHardwareSection ovf:transport=\"iso com.vmware.guestInfo\">",
+		"<OperatingSystemSection ovf:id=\"96\" vmw:osType=\"debian10_64Guest\">",
+		"<Description>qVSA 1.0</Description>\n    </OperatingSystemSection>",
 	};
 	for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++)
 		cr_assert(strstr(xml, want[k]), "descriptor lacks %s", want[k]);
 	/* ProductSection children in the order Info, Product, Vendor, Version, FullVersion. */
 	const char *ps = strstr(xml, "<ProductSection>");
 	cr_assert_not_null(ps);
+	/* OVF 1.0's ProductSection_Type: Info, Product, Vendor, Version,
+	 * FullVersion, then Property (Label, Description); the classed section
+	 * comes after and holds Info then its properties. */
 	const char *order[] = {"<Info>", "<Product>", "<Vendor>qVSA</Vendor>", "<Version>1.0</Version>",
-			       "<FullVersion>qVSA-1.0</FullVersion>", "<Property "};
+			       "<FullVersion>qVSA-1.0</FullVersion>", "<Property ovf:key=\"user-data\"", "<Label>",
+			       "<Description>", "</ProductSection>", "<ProductSection ovf:class=\"qvsa\">", "<Info>",
+			       "<Property ovf:key=\"perscode\"", "<Label>", "<Description>", "</Property>",
+			       "<Property ovf:key=\"platform_url\"", "<Label>", "<Description>", "</ProductSection>",
+			       "<VirtualHardwareSection"};
 	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
 		const char *hit = strstr(ps, order[k]);
 		cr_assert_not_null(hit, "no %s after ProductSection", order[k]);
@@ -153,4 +169,28 @@ Test(ovf, reads_entities_cdata_and_comments)
 	cr_assert_str_eq(i.full_version, "qVSA-1.<0>");
 	cr_assert_eq(i.capacity, 512);
 	cr_assert(!i.has_perscode && !i.has_pvscsi && !i.has_vmxnet3);
+}
+
+Test(ovf, finds_properties_by_class_dot_key)
+{
+	const char *head = "<Envelope><References/><DiskSection><Disk ovf:capacity=\"512\" ovf:fileRef=\"f\"/>"
+			   "</DiskSection><NetworkSection/><VirtualSystem><ProductSection><Info/><Product/><Vendor/>"
+			   "<Version/><FullVersion/></ProductSection>";
+	const char *tail = "<VirtualHardwareSection ovf:transport=\"com.vmware.guestInfo\"/></VirtualSystem></Envelope>";
+	/* A classless key spelled qvsa.perscode is the same key in the environment. */
+	_cleanup_free_ char *plain = xasprintf("%s<ProductSection><Info/><Property ovf:key=\"qvsa.perscode\" ovf:type="
+					       "\"string\" ovf:userConfigurable=\"true\"/></ProductSection>%s", head, tail);
+	_cleanup_(info_clearp) struct ovf_info a = {0};
+	cr_assert_eq(ovf_read(plain, strlen(plain), "x.ovf", &a), 0, "%s", err_msg());
+	cr_assert(a.has_perscode && !a.has_user_data && !a.iso_transport);
+	/* Another class, or a property the user cannot set, is not it. */
+	_cleanup_free_ char *other = xasprintf("%s<ProductSection ovf:class=\"x\"><Info/><Property ovf:key=\"perscode\" "
+					       "ovf:type=\"string\" ovf:userConfigurable=\"true\"/></ProductSection>"
+					       "<ProductSection ovf:class=\"qvsa\"><Info/><Property ovf:key=\"perscode\" "
+					       "ovf:type=\"string\"/></ProductSection>%s", head, tail);
+	_cleanup_(info_clearp) struct ovf_info b = {0};
+	cr_assert_eq(ovf_read(other, strlen(other), "x.ovf", &b), 0, "%s", err_msg());
+	cr_assert(!b.has_perscode);
+	cr_assert_eq(b.os_id, 0);
+	cr_assert_null(b.os_description);
 }

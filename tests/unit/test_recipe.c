@@ -7,6 +7,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "recipe_personalization.h"
 
 #include <criterion/criterion.h>
 #include <limits.h>
@@ -90,6 +91,8 @@ Test(recipe, minimal_gets_defaults)
 	cr_assert_null(recipe_file_at(r, 0));
 	cr_assert_str_eq(recipe_platform_url(r), "https://platform.example/");
 	cr_assert_null(recipe_proxy(r));
+	cr_assert_null(recipe_ca(r));
+	cr_assert(!recipe_allow_http(r));
 	expect_strv(recipe_targets(r), targets);
 }
 
@@ -122,6 +125,9 @@ Test(recipe, every_key_set)
 	cr_assert_eq(recipe_file_at(r, 2)->mode, 0644);
 	cr_assert_str_eq(recipe_platform_url(r), "http://platform.example:8080/api");
 	cr_assert_str_eq(recipe_proxy(r), "http://user:secret@proxy.example:3128");
+	_cleanup_free_ char *ca = real(FIXTURES "/files/ca.pem");
+	cr_assert_str_eq(recipe_ca(r), ca);
+	cr_assert(recipe_allow_http(r));
 	expect_strv(recipe_targets(r), targets);
 }
 
@@ -143,7 +149,9 @@ Test(recipe, shipped_example_loads)
 
 	cr_assert_str_eq(recipe_name(r), "qvsa-scanner");
 	cr_assert_str_eq(recipe_base_kind(r), "tiny");
-	cr_assert_str_eq(recipe_platform_url(r), "http://platform.qvsa.example/");
+	cr_assert_str_eq(recipe_platform_url(r), "https://platform.qvsa.example/");
+	cr_assert_str_eq(recipe_ca(r), "/etc/ssl/certs/ca-certificates.crt");
+	cr_assert(!recipe_allow_http(r));
 	cr_assert_eq(recipe_disk_size(r), UINT64_C(256) << 20);
 	cr_assert_str_eq(recipe_disk_partition_table(r), "mbr");
 	cr_assert_eq(recipe_n_files(r), 1);
@@ -166,7 +174,10 @@ Test(recipe, includes_merge_in_order)
 	cr_assert_str_eq(recipe_disk_label(r), "from-sub");        /* ... but disk: merged key by key */
 	cr_assert_str_eq(recipe_disk_partition_table(r), "gpt");
 	cr_assert_str_eq(recipe_platform_url(r), "http://common.example/");
+	cr_assert(recipe_allow_http(r));                           /* from common.yaml */
 	cr_assert_null(recipe_proxy(r));                           /* more.yaml sets it to null */
+	_cleanup_free_ char *ca = real(FIXTURES "/files/ca.pem");  /* relative to common.yaml's folder */
+	cr_assert_str_eq(recipe_ca(r), ca);
 	expect_strv(recipe_targets(r), targets);                   /* lists replaced, not appended */
 	expect_strv(recipe_templates(r), templates);
 	/* A source is relative to the file that names it. */
@@ -264,6 +275,44 @@ Test(recipe, wrong_types_and_values)
 				   "'personalization.proxy', got 'https://alice:***@proxy.example:3128'");
 }
 
+Test(recipe, bad_https_settings)
+{
+	expect_error("http-platform.yaml", "6:17: 'personalization.platform_url' 'http://platform.example/' is plain "
+					   "HTTP, which would send the personalization code unencrypted; use https://, "
+					   "or add 'allow_http: true' under personalization to accept that");
+	expect_error("allow-http-word.yaml", "7:15: expected one of 'true', 'false' for "
+					     "'personalization.allow_http', got 'yes'");
+	_cleanup_free_ char *missing = xasprintf("7:7: CA bundle 'no-such-ca.pem' for 'personalization.ca' not found "
+						 "(looked for '%s/no-such-ca.pem')", BAD);
+	expect_error("ca-missing.yaml", missing);
+	expect_error("ca-dir.yaml", "7:7: CA bundle '.' for 'personalization.ca' is not a regular file");
+	expect_error("ca-empty.yaml", "7:7: CA bundle 'ca-empty.pem' for 'personalization.ca' is not usable: it holds "
+				      "no PEM certificate (-----BEGIN CERTIFICATE-----)");
+	expect_error("ca-broken.yaml", "7:7: CA bundle 'ca-broken.pem' for 'personalization.ca' is not usable: a "
+				       "certificate after the first ones does not parse");
+}
+
+Test(recipe, ca_bundle_rules)
+{
+	_cleanup_free_ char *ca = NULL;
+	size_t len = 0;
+	unsigned n = 0;
+	const char *why = NULL;
+	cr_assert_eq(fs_read_file(FIXTURES "/files/ca.pem", &ca, &len), 0);
+	cr_assert_eq(recipe_check_ca_pem(ca, len, &n, &why), 0, "%s", why);
+	cr_assert_eq(n, 1);
+	_cleanup_free_ char *two = xasprintf("# comments and text between blocks are fine\n%s\n%s", ca, ca);
+	cr_assert_eq(recipe_check_ca_pem(two, strlen(two), &n, &why), 0, "%s", why);
+	cr_assert_eq(n, 2);
+	/* A key never goes into an image, even beside good certificates. */
+	_cleanup_free_ char *key = xasprintf("%s-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", ca);
+	cr_assert_eq(recipe_check_ca_pem(key, strlen(key), &n, &why), -1);
+	cr_assert_str_eq(why, "it holds a private key (only certificates belong in an image)");
+	const char *garbage = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+	cr_assert_eq(recipe_check_ca_pem(garbage, strlen(garbage), &n, &why), -1);
+	cr_assert_str_eq(why, "its first certificate does not parse");
+}
+
 Test(recipe, bad_enum_values)
 {
 	expect_error("enum.yaml", "5:20: expected one of 'mbr', 'gpt' for 'disk.partition_table', got 'msdos'");
@@ -324,7 +373,7 @@ static void put(const char *rel, const char *text)
 	cr_assert_eq(fs_write_file_atomic(path, text, strlen(text), 0644), 0);
 }
 
-#define BODY "name: t\ndisk: {size: 64M}\npersonalization: {platform_url: http://p.example/}\ntargets: [kvm]\n"
+#define BODY "name: t\ndisk: {size: 64M}\npersonalization: {platform_url: https://p.example/}\ntargets: [kvm]\n"
 
 Test(recipe, version_file_found_above, .init = tmp_make, .fini = tmp_remove)
 {

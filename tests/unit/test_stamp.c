@@ -38,6 +38,38 @@ Test(stamp, release_text_fields)
 	free(t);
 }
 
+Test(stamp, os_facts_in_one_place)
+{
+	struct os_facts os;
+	stamp_os_facts("qVSA-12.34", &os);
+	cr_assert_str_eq(os.id, "qvsa");
+	cr_assert_str_eq(os.id_like, "debian");
+	cr_assert_str_eq(os.version_id, "12.34");
+	cr_assert_str_eq(os.pretty_name, "qVSA 12.34");
+	cr_assert_eq(os.ovf_os_id, 96);
+	cr_assert_str_eq(os.ovf_os_type, "debian10_64Guest");
+	/* The stamp and os-release agree with the facts. */
+	struct stamp s = sample();
+	char *rel = stamp_release_text(&s), *osr = stamp_os_release_text(&s);
+	static const char *const same[] = {"NAME", "ID", "VERSION_ID", "BUILD_ID"};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		char *a = stamp_get(rel, same[i]), *b = stamp_get(osr, same[i]);
+		cr_assert_not_null(a);
+		cr_assert_not_null(b);
+		cr_assert_str_eq(a, b, "%s differs", same[i]);
+		free(a);
+		free(b);
+	}
+	char *v = stamp_get(osr, "PRETTY_NAME");
+	cr_assert_str_eq(v, "qVSA 1.0");
+	free(v);
+	v = stamp_get(osr, "ID_LIKE");
+	cr_assert_str_eq(v, "debian");
+	free(v);
+	free(rel);
+	free(osr);
+}
+
 Test(stamp, build_id_depends_on_inputs_only)
 {
 	struct stamp a = sample(), b = sample();

@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "platform.h"
 
 #include <criterion/criterion.h>
 #include <string.h>
@@ -67,6 +68,7 @@ Test(target, kvm_shipped)
 	cr_assert_str_eq(target_verify_disk_bus(t), "virtio");
 	cr_assert_null(target_verify_disk_controller(t));
 	cr_assert_str_eq(target_verify_nic_model(t), "virtio");
+	cr_assert_str_eq(target_verify_platform(t), "nocloud");
 }
 
 Test(target, every_key_set)
@@ -173,4 +175,44 @@ Test(target, bad_files)
 	expect_error("duplicate-key.yaml", "3:1: duplicate key 'description' (first at line 2, column 1)");
 	expect_error("syntax.yaml", "4:1: YAML syntax error: found unexpected end of stream "
 				    "(while scanning a quoted scalar at line 2, column 14)");
+}
+
+Test(target, bad_platform_and_datasources)
+{
+	expect_error("datasource-unknown.yaml",
+		     "4:24: unknown cloud-init datasource 'Openstack' in 'datasources'; did you mean 'OpenStack'?");
+	_cleanup_free_ char *unknown = xasprintf("6:13: unknown platform 'esxi' for 'verify.platform' (one of: %s)",
+						 platform_names());
+	expect_error("platform-unknown.yaml", unknown);
+	expect_error("platform-unreachable.yaml",
+		     "6:13: platform 'vmware' delivers the code through the 'vmware' channel, which the agent uses only "
+		     "when 'datasources' lists OVF or VMware");
+	expect_error("platform-missing.yaml", "6:3: missing required key 'platform' in verify");
+	expect_error("verify-missing.yaml", "1:1: missing required key 'verify' at the top level");
+}
+
+/* Every shipped target plays the platform of the place it ships to, through
+ * a channel its datasources enable (the load checks the latter). */
+Test(target, shipped_platforms)
+{
+	static const char *const want[][2] = {
+		{ "kvm", "nocloud" },   { "openstack", "openstack" }, { "nutanix", "configdrive" }, { "oci", "oci" },
+		{ "vmware", "vmware" }, { "azure", "azure" },         { "azure-gen2", "azure" },    { "hyperv", "console" },
+		{ "hyperv-gen2", "console" }, { "gcp", "gce" },       { "aws", "ec2" },             { "xen", "console" },
+	};
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		_cleanup_(target_freep) struct target *t = NULL;
+		cr_assert_eq(target_find(QVSA_SRCDIR, want[i][0], &t), 0, "%s", err_msg());
+		cr_assert_str_eq(target_verify_platform(t), want[i][1], "target %s", want[i][0]);
+		/* None stays last where it is listed. */
+		char *const *d = target_datasources(t);
+		for (size_t k = 0; d[k]; k++)
+			cr_assert(strcmp(d[k], "None") != 0 || !d[k + 1], "target %s: None is not last", want[i][0]);
+	}
+	_cleanup_(target_freep) struct target *os = NULL;
+	cr_assert_eq(target_find(QVSA_SRCDIR, "openstack", &os), 0);
+	cr_assert_str_eq(target_datasources(os)[0], "OpenStack");
+	_cleanup_(target_freep) struct target *vm = NULL;
+	cr_assert_eq(target_find(QVSA_SRCDIR, "vmware", &vm), 0);
+	cr_assert_str_eq(target_datasources(vm)[0], "OVF");
 }
