@@ -4,8 +4,12 @@
 #include "err.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A line longer than this is cut (status JSON lines fit well within it). */
@@ -21,6 +25,9 @@ struct console {
 	unsigned count;                                /* lines in ring (<= CONSOLE_TAIL_LINES) */
 	bool agent;                                    /* the agent's start marker was seen */
 	char *status;                                  /* JSON after the first status marker; owned; may be NULL */
+	char prompt[CONSOLE_PROMPT_MAX + 1];           /* <what> of the newest prompt; "" when none */
+	bool prompt_open;                              /* that prompt is not answered yet */
+	bool cur_prompted;                             /* the line in cur already gave its prompt */
 };
 
 struct console *console_new(void)
@@ -60,12 +67,32 @@ static void check_markers(struct console *c, const char *line)
 	}
 }
 
+/* A prompt in line (complete: the word may end the line), once per line. */
+static void check_prompt(struct console *c, const char *line, bool complete)
+{
+	const char *p;
+	if (c->cur_prompted || !(p = strstr(line, CONSOLE_PROMPT_MARKER)))
+		return;
+	p += strlen(CONSOLE_PROMPT_MARKER);
+	p += strspn(p, " ");
+	size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_-");
+	/* In a partial line the word may still be growing: wait for what follows it. */
+	if (n == 0 || n > CONSOLE_PROMPT_MAX || (!complete && p[n] == 0))
+		return;
+	memcpy(c->prompt, p, n);
+	c->prompt[n] = 0;
+	c->prompt_open = true;
+	c->cur_prompted = true;
+}
+
 static void end_line(struct console *c)
 {
 	c->cur[c->cur_len] = 0;
 	if (c->cur_len == 0)
 		return;
 	check_markers(c, c->cur);
+	check_prompt(c, c->cur, true);
+	c->cur_prompted = false;
 	size_t n = c->cur_len < CONSOLE_LINE_MAX ? c->cur_len : CONSOLE_LINE_MAX;
 	memcpy(c->ring[c->next], c->cur, n);
 	c->ring[c->next][n] = 0;
@@ -102,6 +129,9 @@ void console_feed(struct console *c, const char *buf, size_t len)
 	/* The start marker is a fixed string: no need to wait for its newline. */
 	if (!c->agent && strstr(c->cur, CONSOLE_AGENT_MARKER))
 		c->agent = true;
+	/* The agent asks without a newline and waits on that line. */
+	if (c->cur_len > 0)
+		check_prompt(c, c->cur, false);
 }
 
 long console_follow(struct console *c, const char *path)
@@ -163,6 +193,72 @@ char *console_tail(const struct console *c, unsigned n, const char *prefix)
 	if (fclose(f) != 0 || !buf)
 		abort();
 	return buf;
+}
+
+const char *console_prompt(const struct console *c) { return c->prompt_open ? c->prompt : NULL; }
+
+void console_prompt_answered(struct console *c) { c->prompt_open = false; }
+
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int console_type(const char *socket_path, const char *text, int timeout_ms)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(socket_path) >= sizeof(sa.sun_path))
+		return err_input("console socket '%s': path too long", socket_path);
+	strcpy(sa.sun_path, socket_path);
+	_cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_errno(errno, "console socket '%s'", socket_path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return err_errno(errno, "connecting to console socket '%s'", socket_path);
+	size_t len = strlen(text), off = 0;
+	bool closed_wr = false;
+	double deadline = now_ms() + timeout_ms;
+	/* Write, then half-close (close() would make QEMU see a hang-up and drop
+	 * what it has not read yet); QEMU reads up to the end, then closes. */
+	for (;;) {
+		if (off == len && !closed_wr) {
+			if (shutdown(fd, SHUT_WR) < 0)
+				return err_errno(errno, "console socket '%s'", socket_path);
+			closed_wr = true;
+		}
+		int left = (int)(deadline - now_ms());
+		if (left <= 0)
+			return err_fail("typing on console socket '%s': %zu of %zu bytes sent, not all taken by "
+					"the guest within %d ms",
+					socket_path, off, len, timeout_ms);
+		struct pollfd p = {.fd = fd, .events = (short)(POLLIN | (off < len ? POLLOUT : 0))};
+		int r = poll(&p, 1, left);
+		if (r < 0 && errno != EINTR)
+			return err_errno(errno, "console socket '%s'", socket_path);
+		if (r <= 0)
+			continue;
+		if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+			char buf[4096];
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n == 0 || (n < 0 && errno == ECONNRESET)) {
+				if (off == len)
+					return 0; /* QEMU read our end and closed */
+				return err_fail("typing on console socket '%s': QEMU closed it after %zu of %zu bytes",
+						socket_path, off, len);
+			}
+			if (n < 0 && errno != EAGAIN && errno != EINTR)
+				return err_errno(errno, "reading console socket '%s'", socket_path);
+		}
+		if (off < len && (p.revents & POLLOUT)) {
+			ssize_t w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+			if (w > 0)
+				off += (size_t)w;
+			else if (w < 0 && errno != EAGAIN && errno != EINTR)
+				return err_errno(errno, "writing console socket '%s'", socket_path);
+		}
+	}
 }
 
 static const char *skip_ws(const char *p)

@@ -14,6 +14,10 @@
 
 #define CONSOLE_AGENT_MARKER "QVSA-AGENT: starting"
 #define CONSOLE_STATUS_MARKER "QVSA-STATUS: "
+/* The agent's console question: "QVSA-PROMPT: <what> <text>" (docs/channels.md). */
+#define CONSOLE_PROMPT_MARKER "QVSA-PROMPT: "
+/* Longest <what> kept (perscode, platform_url, ca). */
+#define CONSOLE_PROMPT_MAX 31
 
 struct console;
 
@@ -35,6 +39,22 @@ const char *console_last_line(const struct console *c);
 /* The last n lines (at most CONSOLE_TAIL_LINES), each preceded by prefix and
  * ended by '\n'. Caller frees; never NULL ("" when nothing was seen). */
 char *console_tail(const struct console *c, unsigned n, const char *prefix) __attribute__((nonnull, returns_nonnull));
+
+/* The <what> of the newest QVSA-PROMPT line not yet answered, or NULL. A
+ * prompt counts as soon as its word is complete (the agent waits on the same
+ * line); a line is one prompt however its echo continues it, and the same
+ * question asked again on a new line is a new prompt. */
+const char *console_prompt(const struct console *c) __attribute__((nonnull));
+/* The current prompt was answered: console_prompt returns NULL until the next one. */
+void console_prompt_answered(struct console *c) __attribute__((nonnull));
+
+/* Type text on the serial console: connect to QEMU's unix socket at
+ * socket_path, write all of text, half-close, and read (discarding: the log
+ * file has it) until QEMU closes its side, which it does once it has taken
+ * every byte. Output arriving meanwhile is drained so the guest never stalls.
+ * A line ends with "\n". Returns 0, or -1 with an error recorded (no socket,
+ * or the guest took not all within timeout_ms). */
+int console_type(const char *socket_path, const char *text, int timeout_ms) __attribute__((nonnull));
 
 /* The string value of top-level "key" in a flat JSON object (basic escapes
  * decoded, \uXXXX outside ASCII becomes '?'), into out (always NUL-terminated).

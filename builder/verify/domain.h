@@ -12,6 +12,29 @@
 /* Every verification domain's name starts with this (stale ones are found by it). */
 #define DOMAIN_NAME_PREFIX "qvsa-verify-"
 
+/* The SMBIOS identity the VM shows, as cloud-init's ds-identify and the agent
+ * read it from /sys/class/dmi/id. Each string may be NULL (not set). */
+struct domain_smbios {
+	const char *manufacturer;       /* system manufacturer: sys_vendor */
+	const char *product;            /* system product: product_name */
+	const char *uuid;               /* system UUID: product_uuid; also the domain's <uuid> */
+	const char *serial;             /* system serial: product_serial */
+	const char *asset_tag;          /* chassis asset tag: chassis_asset_tag */
+	const char *board_manufacturer; /* baseboard manufacturer: board_vendor */
+};
+
+/* A guest-side TCP address that QEMU's user network hands to a command:
+ * QEMU runs the command once per guest connection, with the connection on
+ * its stdin and stdout (guestfwd=tcp:ADDR:PORT-cmd:COMMAND). */
+struct domain_fwd {
+	const char *addr;    /* guest-side IPv4 address inside the guest network; required */
+	unsigned port;       /* guest-side TCP port, 1..65535 */
+	const char *command; /* command line (glib shell quoting), e.g. from relay_command(); required */
+};
+
+/* Longest unix socket path (sun_path holds 108 bytes with the NUL). */
+#define DOMAIN_SOCKET_PATH_MAX 107
+
 /* What to boot. Every string is borrowed from the caller and must stay valid
  * for the call; none is copied. */
 struct domain_spec {
@@ -29,9 +52,23 @@ struct domain_spec {
 	const char *backing_format;   /* its QEMU format; required with backing_path */
 	const char *disk_bus;         /* virtio | scsi | sata | ide | nvme; required */
 	const char *disk_controller;  /* scsi controller model (e.g. "vmpvscsi"); NULL: bus default */
-	const char *seed_path;        /* NoCloud ISO attached as a second disk; NULL: none */
+	const char *seed_path;        /* media image (NoCloud seed, config drive, OVF or Azure DVD) attached
+				       * after the boot disk; NULL: none */
+	bool seed_cdrom;              /* attach seed_path as a CD-ROM where the bus has one (scsi, sata,
+				       * ide); virtio and nvme have none: a read-only disk there */
 	const char *nic_model;        /* libvirt NIC model, e.g. "virtio"; required */
+	const struct domain_smbios *smbios; /* SMBIOS identity; NULL: QEMU's defaults */
+	const char *net_prefix;       /* guest network for QEMU user networking (net=), e.g.
+				       * "169.254.169.0/24"; NULL: QEMU's 10.0.2.0/24 */
+	const char *net_host;         /* the host's address in it (host=), e.g. "169.254.169.2";
+				       * NULL: QEMU's default (.2 of the network) */
+	const struct domain_fwd *fwds; /* n_fwds guest addresses forwarded to commands; may be NULL when
+				       * n_fwds is 0 */
+	size_t n_fwds;                /* entries in fwds */
 	const char *console_path;     /* serial console log file; required */
+	const char *console_socket;   /* unix socket QEMU listens on for the serial console, so text can
+				       * be typed (console_type); the log still goes to console_path;
+				       * NULL: the serial writes only the file */
 	bool no_relabel;              /* QEMU runs as root (embedded driver): skip libvirt's
 				       * DAC relabelling and its xattrs on our files */
 };

@@ -16,12 +16,15 @@
 #include <string.h>
 
 /* The embedded driver's settings measured to work here (FACTS.md): no
- * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd. */
+ * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd;
+ * and no seccomp sandbox, whose spawn=deny stops QEMU from running a
+ * guestfwd command (the relay to a platform emulator). */
 static const char embed_qemu_conf[] = "user = \"root\"\n"
 				      "group = \"root\"\n"
 				      "security_driver = \"none\"\n"
 				      "cgroup_controllers = [ ]\n"
-				      "stdio_handler = \"file\"\n";
+				      "stdio_handler = \"file\"\n"
+				      VM_SECCOMP_LINE;
 
 struct vm {
 	virConnectPtr conn;   /* owned; NULL once closed */
@@ -174,6 +177,33 @@ char *vm_embed_uri(const char *root)
 	return buf;
 }
 
+/* True if text has a line setting key (leading blanks allowed, commented-out lines not). */
+static bool conf_sets(const char *text, const char *key)
+{
+	size_t klen = strlen(key);
+	for (const char *line = text; *line;) {
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, key, klen) == 0 && strchr(" \t=", p[klen]))
+			return true;
+		const char *nl = strchr(line, '\n');
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return false;
+}
+
+char *vm_embed_conf(const char *existing)
+{
+	if (!existing)
+		return xstrdup(embed_qemu_conf);
+	/* A qemu.conf of an older qvsa lacks the line; a user's own choice stays. */
+	if (conf_sets(existing, "seccomp_sandbox"))
+		return NULL;
+	size_t n = strlen(existing);
+	return xasprintf("%s%s%s", existing, n > 0 && existing[n - 1] != '\n' ? "\n" : "", VM_SECCOMP_LINE);
+}
+
 /* The embedded root with its qemu.conf; returns the connection URI. */
 static int embed_prepare(const char *state_dir, char **ret_uri)
 {
@@ -183,7 +213,11 @@ static int embed_prepare(const char *state_dir, char **ret_uri)
 	_cleanup_free_ char *conf = xasprintf("%s/qemu.conf", etc);
 	if (fs_mkdir_p(etc, 0700) < 0)
 		return -1;
-	if (!fs_exists(conf) && fs_write_file_atomic(conf, embed_qemu_conf, strlen(embed_qemu_conf), 0644) < 0)
+	_cleanup_free_ char *old = NULL;
+	if (fs_exists(conf) && fs_read_file(conf, &old, NULL) < 0)
+		return -1;
+	_cleanup_free_ char *text = vm_embed_conf(old);
+	if (text && fs_write_file_atomic(conf, text, strlen(text), 0644) < 0)
 		return -1;
 	*ret_uri = vm_embed_uri(root);
 	return 0;

@@ -19,7 +19,7 @@ enum vm_end {
 };
 
 /* Connect to uri, or when NULL to qemu:///embed?root=<state_dir>/libvirt
- * (creating its etc/qemu.conf if missing), start the event loop, destroy
+ * (creating its etc/qemu.conf if missing, see vm_embed_conf), start the event loop, destroy
  * stale verification domains, and keep xml for vm_start. name must match
  * the name in xml. *ret is written only on success; on failure everything
  * opened so far is released. */
@@ -32,6 +32,17 @@ int vm_poll(struct vm *vm, enum vm_end *ret) __attribute__((nonnull));
 /* Destroy the domain if it still runs, close the connection, stop the event
  * thread, free. Records no error. Accepts NULL. */
 void vm_close(struct vm *vm);
+
+/* The line the embedded root's qemu.conf needs so that QEMU may run guestfwd
+ * commands (libvirt's default sandbox has spawn=deny). A system libvirtd used
+ * through --connect needs the same line in its /etc/libvirt/qemu.conf. */
+#define VM_SECCOMP_LINE "seccomp_sandbox = 0\n"
+
+/* The embedded root's qemu.conf given its current text (NULL: none yet): the
+ * text to write, or NULL when existing needs no change. An existing file only
+ * gains VM_SECCOMP_LINE when it sets no seccomp_sandbox at all; nothing else
+ * of it changes. Caller frees. */
+char *vm_embed_conf(const char *existing);
 
 /* Words for an end state, e.g. "guest powered off". */
 const char *vm_end_describe(enum vm_end end);

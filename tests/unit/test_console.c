@@ -1,12 +1,16 @@
 /* Following a serial console: markers, line tail, control bytes, the status
  * JSON, fed as recorded bytes in awkward pieces. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cleanup.h"
 #include "console.h"
+#include "err.h"
 
 /* A recorded first boot as the serial port shows it (\r\n, colour escapes). */
 static const char boot_log[] =
@@ -137,4 +141,130 @@ Test(console, json_string_fields)
 	cr_expect(!console_json_string("not json", "status", v, sizeof(v)));
 	cr_expect(!console_json_string("{\"status\":\"unterminated", "status", v, sizeof(v)));
 	cr_expect(!console_json_string("{}", "status", v, sizeof(v)));
+}
+
+/* A recorded console session on a platform without a channel: the agent
+ * asks, the code is typed (no echo), the URL is typed (echoed onto the
+ * prompt line), a wrong code is asked again. */
+static const char prompt_log[] =
+	"QVSA-AGENT: starting\r\n"
+	"qvsa-agent: no channel delivered a code; asking on the console\r\n"
+	"QVSA-PROMPT: perscode Enter the personalization code: ";
+
+Test(console, prompt_seen_answered_and_asked_again)
+{
+	struct console *c = console_new();
+	cr_expect_null(console_prompt(c));
+	/* Byte by byte: the word is not complete until what follows it arrives. */
+	const char *word_end = strstr(prompt_log, "perscode") + strlen("perscode");
+	for (const char *p = prompt_log; *p; p++) {
+		console_feed(c, p, 1);
+		if (p + 1 == word_end)
+			cr_expect_null(console_prompt(c), "'perscode' could still grow");
+	}
+	cr_assert_not_null(console_prompt(c), "the prompt counts without its newline");
+	cr_expect_str_eq(console_prompt(c), "perscode");
+	console_prompt_answered(c);
+	cr_expect_null(console_prompt(c));
+	/* The typed code is not echoed; the agent's newline ends the prompt line: no new prompt. */
+	console_feed(c, "\r\n", 2);
+	cr_expect_null(console_prompt(c), "one line, one prompt");
+	const char again[] = "qvsa-agent: '12ab' is not 6 to 32 digits\r\n"
+			     "QVSA-PROMPT: perscode Enter the personalization code: ";
+	console_feed(c, again, strlen(again));
+	cr_expect_str_eq(console_prompt(c), "perscode", "asked again on a new line: a new prompt");
+	console_prompt_answered(c);
+	const char url[] = "\r\nQVSA-PROMPT: platform_url Platform URL [https://platform.example/] (Enter keeps it): "
+			   "https://10.0.2.2:4443/\r\n";
+	console_feed(c, url, strlen(url));
+	cr_expect_str_eq(console_prompt(c), "platform_url", "the echoed answer completes the same line");
+	console_prompt_answered(c);
+	/* Two prompts in one read: the newest counts. */
+	const char two[] = "QVSA-PROMPT: ca Platform CA certificate, PEM (Enter keeps the image's CAs):\r\n"
+			   "QVSA-PROMPT: perscode Enter the personalization code: ";
+	console_feed(c, two, strlen(two));
+	cr_expect_str_eq(console_prompt(c), "perscode");
+	console_prompt_answered(c);
+	/* Text that mentions the marker without a word is no prompt. */
+	console_feed(c, "\nQVSA-PROMPT: \n", 16);
+	cr_expect_null(console_prompt(c));
+	console_free(c);
+}
+
+/* A fake QEMU serial socket: sends some guest output, reads to EOF, closes. */
+struct fake_qemu {
+	int listen_fd;   /* listening unix socket */
+	bool read_input; /* false: never read (a guest that takes nothing) */
+	char got[256];   /* bytes received */
+	size_t got_len;  /* how many */
+};
+
+static void *fake_qemu_thread(void *opaque)
+{
+	struct fake_qemu *q = opaque;
+	int c = accept(q->listen_fd, NULL, NULL);
+	if (c < 0)
+		return NULL;
+	static char noise[200000]; /* more than a socket buffer: must be drained */
+	memset(noise, 'x', sizeof(noise));
+	size_t off = 0;
+	while (off < sizeof(noise)) {
+		ssize_t w = write(c, noise + off, sizeof(noise) - off);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (q->read_input) {
+		ssize_t r;
+		while ((r = read(c, q->got + q->got_len, sizeof(q->got) - 1 - q->got_len)) > 0)
+			q->got_len += (size_t)r;
+	} else {
+		sleep(1);
+	}
+	close(c);
+	return NULL;
+}
+
+static int unix_listener(char *path, size_t len)
+{
+	snprintf(path, len, "/tmp/qvsa-test-console-%d.sock", (int)getpid());
+	unlink(path);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert(l >= 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	cr_assert_eq(bind(l, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	return l;
+}
+
+Test(console, type_reaches_the_socket)
+{
+	char path[108];
+	struct fake_qemu q = {.listen_fd = unix_listener(path, sizeof(path)), .read_input = true};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, fake_qemu_thread, &q), 0);
+	cr_expect_eq(console_type(path, "123456\n", 5000), 0, "%s", err_msg() ? err_msg() : "");
+	pthread_join(t, NULL);
+	q.got[q.got_len] = 0;
+	cr_expect_str_eq(q.got, "123456\n");
+	close(q.listen_fd);
+	unlink(path);
+}
+
+Test(console, type_times_out_and_fails_without_socket)
+{
+	char path[108];
+	struct fake_qemu q = {.listen_fd = unix_listener(path, sizeof(path)), .read_input = false};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, fake_qemu_thread, &q), 0);
+	err_clear();
+	cr_expect_eq(console_type(path, "123456\n", 300), -1);
+	cr_assert_not_null(err_msg());
+	cr_expect(strstr(err_msg(), "7 of 7 bytes sent, not all taken by the guest within 300 ms"), "got %s", err_msg());
+	pthread_join(t, NULL);
+	close(q.listen_fd);
+	unlink(path);
+	cr_expect_eq(console_type("/nonexistent/console.sock", "x", 100), -1);
+	cr_expect(strstr(err_msg(), "connecting to console socket '/nonexistent/console.sock'"), "got %s", err_msg());
 }

@@ -8,6 +8,7 @@
 #include "cleanup.h"
 #include "domain.h"
 #include "err.h"
+#include "fs.h"
 
 static void quiet_libvirt(void *opaque, virErrorPtr e)
 {
@@ -270,4 +271,223 @@ Test(domain, devices_summary)
 	cr_expect(!domain_format_known("vhdx"), "libvirt 9.0 has no vhdx storage format");
 	cr_expect(domain_bus_supported("ide"));
 	cr_expect(!domain_bus_supported("xen"));
+}
+
+/* An EC2-like identity: every SMBIOS string ds-identify reads. */
+static const struct domain_smbios ec2_smbios = {
+	.manufacturer = "Amazon EC2",
+	.product = "m5.large",
+	.uuid = "ec2e1916-9099-7caf-fd21-012345abcdef",
+	.serial = "ec2e1916-9099-7caf-fd21-012345abcdef",
+	.asset_tag = "Amazon EC2",
+	.board_manufacturer = "Amazon EC2",
+};
+
+Test(domain, smbios_identity)
+{
+	const char *machines[] = {"pc", "q35"};
+	for (size_t i = 0; i < ELEMENTSOF(machines); i++) {
+		struct domain_spec s = virtio_spec();
+		s.machine = machines[i];
+		s.smbios = &ec2_smbios;
+		_cleanup_free_ char *xml = xml_of(&s);
+		cr_expect(strstr(xml, "<uuid>ec2e1916-9099-7caf-fd21-012345abcdef</uuid>"), "%s", xml);
+		cr_expect(strstr(xml, "<sysinfo type='smbios'>\n    <system>\n"
+				      "      <entry name='manufacturer'>Amazon EC2</entry>\n"
+				      "      <entry name='product'>m5.large</entry>\n"
+				      "      <entry name='serial'>ec2e1916-9099-7caf-fd21-012345abcdef</entry>\n"
+				      "      <entry name='uuid'>ec2e1916-9099-7caf-fd21-012345abcdef</entry>\n"
+				      "    </system>\n    <baseBoard>\n"
+				      "      <entry name='manufacturer'>Amazon EC2</entry>\n    </baseBoard>\n"
+				      "    <chassis>\n      <entry name='asset'>Amazon EC2</entry>\n    </chassis>\n"
+				      "  </sysinfo>\n"), "%s", xml);
+		cr_expect(strstr(xml, "<boot dev='hd'/>\n    <smbios mode='sysinfo'/>\n  </os>"));
+		_cleanup_free_ char *back = libvirt_accepts(xml);
+		cr_expect(strstr(back, "<entry name='asset'>Amazon EC2</entry>"), "libvirt keeps the chassis: %s", back);
+		cr_expect(strstr(back, "<smbios mode='sysinfo'/>"));
+		cr_expect(strstr(back, "<uuid>ec2e1916-9099-7caf-fd21-012345abcdef</uuid>"));
+	}
+}
+
+Test(domain, smbios_partial_and_escaped)
+{
+	/* Azure: vendor, product and the asset tag; no UUID, so libvirt picks the domain's. */
+	struct domain_smbios az = {
+		.manufacturer = "Microsoft Corporation",
+		.product = "Virtual Machine",
+		.asset_tag = "7783-7084-3265-9085-8269-3286-77",
+	};
+	struct domain_spec s = virtio_spec();
+	s.smbios = &az;
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect(!strstr(xml, "<uuid>"));
+	cr_expect(!strstr(xml, "baseBoard"));
+	cr_expect(strstr(xml, "<entry name='asset'>7783-7084-3265-9085-8269-3286-77</entry>"));
+	_cleanup_free_ char *back = libvirt_accepts(xml);
+	cr_expect(strstr(back, "<entry name='product'>Virtual Machine</entry>"));
+
+	struct domain_smbios odd = {.manufacturer = "A&B <x>"};
+	s.smbios = &odd;
+	_cleanup_free_ char *x2 = xml_of(&s);
+	cr_expect(strstr(x2, "<entry name='manufacturer'>A&amp;B &lt;x&gt;</entry>"));
+	/* All-NULL identity: no sysinfo at all, as without one. */
+	struct domain_smbios none = {0};
+	s.smbios = &none;
+	_cleanup_free_ char *x3 = xml_of(&s);
+	cr_expect(!strstr(x3, "sysinfo") && !strstr(x3, "<smbios"));
+}
+
+Test(domain, guest_network_with_forwards)
+{
+	const struct domain_fwd fwds[] = {
+		{"169.254.169.254", 80, "'/opt/q,v sa/qvsa' __relay 41234"},
+		{"169.254.169.254", 8080, "/bin/relay 2"},
+	};
+	const char *nics_[][2] = {{"virtio", "virtio-net-pci"}, {"e1000", "e1000"}, {"e1000e", "e1000e"},
+				  {"vmxnet3", "vmxnet3"},     {"rtl8139", "rtl8139"}};
+	for (size_t i = 0; i < ELEMENTSOF(nics_); i++) {
+		struct domain_spec s = virtio_spec();
+		s.machine = i % 2 ? "pc" : "q35";
+		s.nic_model = nics_[i][0];
+		s.net_prefix = "169.254.169.0/24";
+		s.net_host = "169.254.169.2";
+		s.fwds = fwds;
+		s.n_fwds = ELEMENTSOF(fwds);
+		_cleanup_free_ char *xml = xml_of(&s);
+		cr_expect(strstr(xml, "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"));
+		cr_expect(!strstr(xml, "<interface"), "the NIC is QEMU's, not libvirt's");
+		cr_expect(strstr(xml, "<qemu:arg value='-netdev'/>\n    <qemu:arg value='user,id=qvsa-net0,"
+				      "net=169.254.169.0/24,host=169.254.169.2,"
+				      "guestfwd=tcp:169.254.169.254:80-cmd:&apos;/opt/q,,v sa/qvsa&apos; __relay 41234,"
+				      "guestfwd=tcp:169.254.169.254:8080-cmd:/bin/relay 2'/>\n"),
+			  "%s", xml);
+		_cleanup_free_ char *dev = xasprintf("<qemu:arg value='-device'/>\n    <qemu:arg value='%s,"
+						     "netdev=qvsa-net0,addr=0x1c'/>\n", nics_[i][1]);
+		cr_expect(strstr(xml, dev), "%s", xml);
+		_cleanup_free_ char *back = libvirt_accepts(xml);
+		(void)back;
+	}
+}
+
+Test(domain, guest_network_beside_nvme)
+{
+	/* Both use qemu:commandline: one block, the NIC after the disks. */
+	const struct domain_fwd fwd = {"168.63.129.16", 80, "relay"};
+	struct domain_spec s = virtio_spec();
+	s.disk_bus = "nvme";
+	s.nic_model = "e1000";
+	s.net_prefix = "168.63.129.0/24";
+	s.fwds = &fwd;
+	s.n_fwds = 1;
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect_eq(count(xml, "<qemu:commandline>"), 1);
+	cr_expect(strstr(xml, "addr=0x1e'/>\n    <qemu:arg value='-netdev'/>"), "%s", xml);
+	cr_expect(strstr(xml, "user,id=qvsa-net0,net=168.63.129.0/24,guestfwd=tcp:168.63.129.16:80-cmd:relay'"));
+	_cleanup_free_ char *back = libvirt_accepts(xml);
+	(void)back;
+}
+
+Test(domain, guest_network_rejects)
+{
+	struct domain_fwd fwd = {"169.254.169.254", 80, "relay"};
+	struct domain_spec s = virtio_spec();
+	char *xml = NULL;
+	s.fwds = &fwd;
+	s.n_fwds = 1;
+	cr_expect_eq(domain_xml(&s, &xml), -1, "169.254.169.254 is outside QEMU's default 10.0.2.0/24");
+	cr_expect(strstr(err_msg(), "forwarded address '169.254.169.254' is not an IPv4 address inside the guest "
+				    "network 10.0.2.0/24"), "got %s", err_msg());
+	s.net_prefix = "169.254.169.0/33";
+	cr_expect_eq(domain_xml(&s, &xml), -1);
+	cr_expect(strstr(err_msg(), "guest network '169.254.169.0/33'"), "got %s", err_msg());
+	s.net_prefix = "169.254.169.0/24";
+	s.net_host = "10.0.2.2";
+	cr_expect_eq(domain_xml(&s, &xml), -1);
+	cr_expect(strstr(err_msg(), "host address '10.0.2.2'"), "got %s", err_msg());
+	s.net_host = NULL;
+	fwd.port = 0;
+	cr_expect_eq(domain_xml(&s, &xml), -1);
+	cr_expect(strstr(err_msg(), "forward 1 needs"), "got %s", err_msg());
+	fwd.port = 80;
+	s.nic_model = "ne2k_pci";
+	cr_expect_eq(domain_xml(&s, &xml), -1);
+	cr_expect(strstr(err_msg(), "NIC model 'ne2k_pci'"), "got %s", err_msg());
+	/* A plain libvirt NIC may be any model libvirt knows. */
+	s.fwds = NULL;
+	s.n_fwds = 0;
+	s.net_prefix = NULL;
+	_cleanup_free_ char *ok = xml_of(&s);
+	cr_expect(strstr(ok, "<model type='ne2k_pci'/>"));
+	cr_expect_null(xml);
+}
+
+/* The media as a CD-ROM on each bus: target dev and whether it is one. */
+Test(domain, media_as_cdrom)
+{
+	const struct {
+		const char *bus, *machine, *controller, *want;
+	} cases[] = {
+		{"scsi", "q35", "vmpvscsi", "<disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n"
+					    "      <source file='/var/tmp/qvsa-verify-x/seed.iso'/>\n"
+					    "      <target dev='sdb' bus='scsi'/>\n      <readonly/>\n"
+					    "      <address type='drive' controller='0' bus='0' target='1' unit='0'/>\n"},
+		{"scsi", "pc", "virtio-scsi", "<target dev='sdb' bus='scsi'/>\n      <readonly/>\n"},
+		{"sata", "q35", NULL, "device='cdrom'>\n      <driver name='qemu' type='raw'/>\n"
+				      "      <source file='/var/tmp/qvsa-verify-x/seed.iso'/>\n"
+				      "      <target dev='sdb' bus='sata'/>\n      <readonly/>\n"},
+		{"sata", "pc", NULL, "<target dev='sdb' bus='sata'/>\n      <readonly/>\n"},
+		{"ide", "pc", NULL, "device='cdrom'>\n      <driver name='qemu' type='raw'/>\n"
+				    "      <source file='/var/tmp/qvsa-verify-x/seed.iso'/>\n"
+				    "      <target dev='hdc' bus='ide'/>\n      <readonly/>\n"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		struct domain_spec s = virtio_spec();
+		s.disk_bus = cases[i].bus;
+		s.machine = cases[i].machine;
+		s.disk_controller = cases[i].controller;
+		s.seed_cdrom = true;
+		_cleanup_free_ char *xml = xml_of(&s);
+		cr_expect_eq(count(xml, "device='cdrom'"), 1, "%s", xml);
+		cr_expect(strstr(xml, cases[i].want), "%s: %s", cases[i].bus, xml);
+		_cleanup_free_ char *back = libvirt_accepts(xml);
+		cr_expect(strstr(back, "<disk type='file' device='cdrom'>"), "%s", back);
+	}
+}
+
+Test(domain, media_without_cdrom_bus_is_readonly_disk)
+{
+	struct domain_spec s = virtio_spec();
+	s.seed_cdrom = true;
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect(!strstr(xml, "cdrom"), "virtio-blk has no CD-ROM");
+	cr_expect(strstr(xml, "<target dev='vdb' bus='virtio'/>\n      <readonly/>"));
+	s.disk_bus = "nvme";
+	_cleanup_free_ char *nv = xml_of(&s);
+	cr_expect(!strstr(nv, "cdrom"));
+	cr_expect(strstr(nv, "id=qvsa-nvme1,readonly=on'"));
+}
+
+Test(domain, console_socket)
+{
+	struct domain_spec s = virtio_spec();
+	s.console_socket = "/var/tmp/qvsa-verify-x/console.sock";
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect(strstr(xml, "<serial type='unix'>\n      <source mode='bind' path='/var/tmp/qvsa-verify-x/console.sock'/>\n"
+			      "      <log file='/var/tmp/qvsa-verify-x/console.log' append='off'/>\n"
+			      "      <target port='0'/>\n    </serial>\n"), "%s", xml);
+	cr_expect(strstr(xml, "<console type='unix'>\n      <source mode='bind' path='/var/tmp/qvsa-verify-x/console.sock'/>\n"
+			      "      <log file='/var/tmp/qvsa-verify-x/console.log' append='off'/>\n"
+			      "      <target type='serial' port='0'/>\n    </console>\n"), "%s", xml);
+	cr_expect(!strstr(xml, "type='file'>\n      <source path"));
+	_cleanup_free_ char *back = libvirt_accepts(xml);
+	cr_expect(strstr(back, "<log file='/var/tmp/qvsa-verify-x/console.log' append='off'/>"), "%s", back);
+
+	char longpath[200];
+	memset(longpath, 'a', sizeof(longpath) - 1);
+	longpath[0] = '/';
+	longpath[sizeof(longpath) - 1] = 0;
+	s.console_socket = longpath;
+	char *bad = NULL;
+	cr_expect_eq(domain_xml(&s, &bad), -1);
+	cr_expect(strstr(err_msg(), "console socket path"), "got %s", err_msg());
 }

@@ -205,3 +205,25 @@ Test(vm, end_words)
 	cr_expect_str_eq(vm_end_describe(VM_END_POWEROFF), "guest powered off");
 	cr_expect_str_eq(vm_end_describe(VM_END_TIMEOUT), "timed out");
 }
+
+Test(vm, embed_conf_gains_seccomp_line)
+{
+	_cleanup_free_ char *fresh = vm_embed_conf(NULL);
+	cr_expect(strstr(fresh, "stdio_handler = \"file\"\n"));
+	cr_expect(strstr(fresh, "seccomp_sandbox = 0\n"), "guestfwd commands need spawn allowed");
+
+	/* What qvsa before the guest networks wrote, without a final newline. */
+	const char *older = "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n"
+			    "cgroup_controllers = [ ]\nstdio_handler = \"file\"";
+	_cleanup_free_ char *up = vm_embed_conf(older);
+	cr_assert_not_null(up);
+	cr_expect_str_eq(up, "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n"
+			     "cgroup_controllers = [ ]\nstdio_handler = \"file\"\nseccomp_sandbox = 0\n");
+
+	cr_expect_null(vm_embed_conf(fresh), "an up-to-date file is left alone");
+	cr_expect_null(vm_embed_conf("user = \"root\"\n  seccomp_sandbox=1\n"), "the user's own choice stays");
+	_cleanup_free_ char *commented = vm_embed_conf("# seccomp_sandbox = 1\nmax_files = 100\n");
+	cr_expect_str_eq(commented, "# seccomp_sandbox = 1\nmax_files = 100\nseccomp_sandbox = 0\n");
+	_cleanup_free_ char *prefix = vm_embed_conf("seccomp_sandboxes = 1\n");
+	cr_expect(strstr(prefix, "\nseccomp_sandbox = 0\n"), "only the exact key counts");
+}
