@@ -13,6 +13,7 @@
 #include "recipe.h"
 #include "stamp.h"
 #include "target.h"
+#include "relay.h"
 #include "verify.h"
 #include "writer.h"
 
@@ -41,6 +42,7 @@ struct cli {
 	unsigned jobs;            /* -j N: writers at once */
 	const char *ova_digest;   /* --ova-digest sha256|sha1 */
 	bool all;                 /* --all */
+	bool wrong_ca;            /* --wrong-ca */
 	char *const *args;        /* positional arguments */
 	int nargs;                /* entries in args */
 };
@@ -201,13 +203,17 @@ struct verify_item {
 /* The summary table on stdout: one row per artifact, a failure's reason after FAIL. */
 static void verify_print_table(const struct verify_job *jobs, size_t nj)
 {
-	printf("%-10s %-28s %-5s %-26s %7s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "BOOT", "PERSONALIZE",
-	       "RESULT");
+	printf("%-11s %-28s %-4s %-25s %-17s %6s %12s  %s\n", "TARGET", "ARTIFACT", "FW", "DEVICES", "CHANNEL", "BOOT",
+	       "PERSONALIZE", "RESULT");
 	for (size_t i = 0; i < nj; i++) {
 		const struct verify_result *r = &jobs[i].result;
 		const char *base = strrchr(jobs[i].artifact, '/') ? strrchr(jobs[i].artifact, '/') + 1 : jobs[i].artifact;
-		printf("%-10s %-28s %-5s %-26s %6.1fs %11.1fs  ", target_name(jobs[i].target), base,
-		       target_firmware(jobs[i].target), r->devices, r->t_boot, r->t_personalize);
+		/* The channel that delivered the code, over HTTPS; Azure's Ready report when seen. */
+		char chan[64];
+		snprintf(chan, sizeof(chan), "%s%s%s", r->channel[0] ? r->channel : "-", r->channel[0] ? "/https" : "",
+			 r->ready ? "+ready" : "");
+		printf("%-11s %-28s %-4s %-25s %-17s %5.1fs %11.1fs  ", target_name(jobs[i].target), base,
+		       target_firmware(jobs[i].target), r->devices, chan, r->t_boot, r->t_personalize);
 		if (r->passed)
 			printf("PASS\n");
 		else
@@ -224,6 +230,9 @@ static void verify_print_json(const struct verify_job *jobs, size_t nj)
 		json_write_str(stdout, jobs[i].artifact);
 		printf(", \"passed\": %s, \"devices\": ", r->passed ? "true" : "false");
 		json_write_str(stdout, r->devices);
+		printf(", \"channel\": ");
+		json_write_str(stdout, r->channel);
+		printf(", \"ready\": %s", r->ready ? "true" : "false");
 		printf(", \"seconds\": {\"prepare\": %.1f, \"audit\": %.1f, \"boot\": %.1f, \"personalize\": %.1f, "
 		       "\"check\": %.1f}, \"reason\": ",
 		       r->t_prepare, r->t_audit, r->t_boot, r->t_personalize, r->t_check);
@@ -329,6 +338,7 @@ static int cmd_verify(struct cli *c)
 		.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
 		.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
 		.timeout_s = c->timeout_s,
+		.wrong_ca = c->wrong_ca,
 	};
 	/* Every artifact in one run: two libguestfs launches in all, one boot each. */
 	int vrc = rc == 0 && nj > 0 ? verify_artifacts(jobs, nj, &o) : 0;
@@ -467,6 +477,7 @@ static void usage(FILE *f)
 		   "  --perscode CODE  personalization code written into verify's cloud-init seed\n"
 		   "  --accept-code C  code verify's platform stub accepts (default %s)\n"
 		   "  --timeout S      verify: seconds from boot to power-off (default 180)\n"
+		   "  --wrong-ca       verify: hand the guest a CA that did not sign the platform (must then fail)\n"
 		   "  --json           machine-readable output on stdout\n"
 		   "  -q, --quiet      no progress lines\n"
 		   "  --version, --help\n\n"
@@ -502,6 +513,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* QEMU runs `qvsa __relay PORT` per guest connection to a platform's
+	 * metadata address (relay.h). Its stdio is the guest's connection: it
+	 * must print nothing. */
+	if (strcmp(argv[1], "__relay") == 0) {
+		char *end;
+		long port = argc == 3 ? strtol(argv[2], &end, 10) : 0;
+		if (argc != 3 || *end || port < 1 || port > 65535)
+			return 2;
+		return relay_run("127.0.0.1", (uint16_t)port) < 0 ? 1 : 0;
+	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("qvsa %s\n", QVSA_VERSION_STRING);
 		return 0;
@@ -523,7 +544,7 @@ int main(int argc, char **argv)
 	struct cli c = {.out_dir = "out", .accel = "auto"};
 	bool quiet = false;
 	enum { O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL, O_HELP,
-	       O_OVA_DIGEST };
+	       O_OVA_DIGEST, O_WRONG_CA };
 	static const struct option opts[] = {
 		{"target", required_argument, NULL, O_TARGET}, {"out", required_argument, NULL, O_OUT},
 		{"accel", required_argument, NULL, O_ACCEL},   {"connect", required_argument, NULL, O_CONNECT},
@@ -531,7 +552,8 @@ int main(int argc, char **argv)
 		{"timeout", required_argument, NULL, O_TIMEOUT}, {"json", no_argument, NULL, O_JSON},
 		{"all", no_argument, NULL, O_ALL},             {"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, O_HELP},           {"ova-digest", required_argument, NULL, O_OVA_DIGEST},
-		{"jobs", required_argument, NULL, 'j'},        {NULL, 0, NULL, 0},
+		{"jobs", required_argument, NULL, 'j'},        {"wrong-ca", no_argument, NULL, O_WRONG_CA},
+		{NULL, 0, NULL, 0},
 	};
 	optind = 2;
 	opterr = 0;
@@ -562,6 +584,7 @@ int main(int argc, char **argv)
 		}
 		case O_JSON: c.json = true; break;
 		case O_ALL: c.all = true; break;
+		case O_WRONG_CA: c.wrong_ca = true; break;
 		case 'q': quiet = true; break;
 		case 'j': {
 			char *end;

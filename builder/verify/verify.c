@@ -8,11 +8,14 @@
 #include "fs.h"
 #include "image.h"
 #include "log.h"
+#include "platform.h"
 #include "proc.h"
+#include "relay.h"
 #include "seed.h"
 #include "stamp.h"
 #include "stub.h"
 #include "target.h"
+#include "tlsca.h"
 #include "vm.h"
 #include "writer.h"
 
@@ -43,7 +46,12 @@ struct run {
 	bool art_known;             /* art_st is filled */
 	char *tmpdir;               /* fs_tmpdir_new; owned */
 	char *overlay;              /* tmpdir/overlay.qcow2; owned */
-	char *seed;                 /* tmpdir/seed.iso; owned */
+	const struct platform_ops *pops; /* the platform verify plays (target's verify.platform); static */
+	struct platform *plat;      /* its running emulation (media, metadata services); owned; NULL before start */
+	struct tlsca *ca;           /* the run's CA, which signs the stub's certificate; owned */
+	struct tlsca *foreign_ca;   /* with verify_opts.wrong_ca: the CA handed to the guest instead; owned */
+	char *platform_url;         /* https://<host address>:<stub port>/ as the guest reaches the stub; owned */
+	char *console_sock;         /* tmpdir/console.sock when verify types at the console; owned; else NULL */
 	char *console_path;         /* tmpdir/console.log; owned */
 	char *backing;              /* the overlay's backing file: the artifact (absolute), or the disk
 				     * unpacked from it into tmpdir; owned */
@@ -122,11 +130,25 @@ static const char *artifact_writer(const struct target *t, const char *path)
 	return target_writer(t);
 }
 
+static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *fwds, size_t nf);
+
+/* The CA the guest is told to trust: the run's own, or (wrong_ca) one that
+ * signed nothing, to prove the appliance refuses a platform it cannot verify. */
+static const char *verify_handed_ca(const struct run *r)
+{
+	return r->foreign_ca ? tlsca_cert_pem(r->foreign_ca) : tlsca_cert_pem(r->ca);
+}
+
 /* Everything on disk before the driver audit: overlay (of the disk unpacked
- * or converted when need be), platform stub, seed and domain XML. The libvirt
- * connection waits for the boot: one domain at a time. */
+ * or converted when need be), the platform (HTTPS stub, its media and
+ * metadata services) and domain XML. The libvirt connection waits for the
+ * boot: one domain at a time. */
 static int prepare(struct run *r)
 {
+	r->pops = platform_find(target_verify_platform(r->t));
+	if (!r->pops)
+		return err_input("target '%s' names verify platform '%s', which qvsa cannot play (known: %s)", r->tname,
+				 target_verify_platform(r->t) ? target_verify_platform(r->t) : "(none)", platform_names());
 	/* The writer table is the one place that knows each format's QEMU name ("vhd" is "vpc"). */
 	const char *writer = artifact_writer(r->t, r->artifact);
 	const struct writer_ops *w = writer_find(writer);
@@ -172,32 +194,99 @@ static int prepare(struct run *r)
 		fmt = "qcow2";
 	}
 	r->overlay = xasprintf("%s/overlay.qcow2", r->tmpdir);
-	r->seed = xasprintf("%s/seed.iso", r->tmpdir);
 	r->console_path = xasprintf("%s/console.log", r->tmpdir);
 	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", r->backing, r->overlay, NULL};
 	if (proc_run(argv, NULL, NULL) < 0)
 		return -1;
 
+	/* The platform over HTTPS: a CA made for this run signs the stub's
+	 * certificate for the address the guest reaches it at. */
+	const char *host = platform_host_addr(r->pops);
+	_cleanup_free_ char *san = xasprintf("IP:%s", host);
+	const char *sans[] = {san, NULL};
+	_cleanup_free_ char *cert = NULL, *key = NULL;
+	if (tlsca_new("qvsa verify CA", &r->ca) < 0 || tlsca_issue(r->ca, sans, &cert, &key) < 0)
+		return -1;
 	struct stub_config sc = {
 		.bind_addr = "127.0.0.1",
 		.expected_code = r->o->expected_code ? r->o->expected_code : r->o->perscode,
+		.cert_pem = cert,
+		.key_pem = key,
 	};
-	if (stub_start(&sc, &r->stub) < 0)
+	int src = stub_start(&sc, &r->stub);
+	explicit_bzero(key, strlen(key));
+	if (src < 0)
+		return -1;
+	/* QEMU's user networking shows the host's loopback to the guest at the network's host address. */
+	r->platform_url = xasprintf("https://%s:%u/", host, (unsigned)stub_port(r->stub));
+	if (r->o->wrong_ca && tlsca_new("qvsa verify foreign CA", &r->foreign_ca) < 0)
 		return -1;
 
-	/* QEMU's user networking shows the host's loopback to the guest as 10.0.2.2. */
-	_cleanup_free_ char *url = xasprintf("http://10.0.2.2:%u/", (unsigned)stub_port(r->stub));
 	_cleanup_free_ char *iid = instance_id(r->artifact);
 	struct seed_params sp = {
 		.instance_id = iid,
 		.hostname = "qvsa-verify",
 		.perscode = r->o->perscode,
-		.platform_url = url,
+		.platform_url = r->platform_url,
 		.poweroff = true,
+		.ca_pem = verify_handed_ca(r),
 	};
-	if (seed_write_iso(&sp, r->seed) < 0)
+	_cleanup_free_ char *user_data = NULL;
+	if (seed_user_data(&sp, &user_data) < 0)
 		return -1;
+	struct platform_env env = {
+		.tmpdir = r->tmpdir,
+		.instance_id = iid,
+		.hostname = "qvsa-verify",
+		.user_data = user_data,
+		.perscode = r->o->perscode,
+		.platform_url = r->platform_url,
+	};
+	int prc = platform_start(r->pops, &env, &r->plat);
+	explicit_bzero(user_data, strlen(user_data));
+	if (prc < 0)
+		return -1;
+	if (r->pops->console)
+		r->console_sock = xasprintf("%s/console.sock", r->tmpdir);
 
+	/* Each metadata address the guest uses is forwarded to its emulator through `qvsa __relay`. */
+	const struct platform_fwd *pf = NULL;
+	size_t nf = platform_fwds(r->plat, &pf);
+	struct domain_fwd fwds[8];
+	char *cmds[8] = {NULL};
+	if (nf > ELEMENTSOF(fwds))
+		return err_fail("platform '%s': %zu forwarded services, at most %zu", r->pops->name, nf, ELEMENTSOF(fwds));
+	int rc = 0;
+	for (size_t i = 0; i < nf && rc == 0; i++) {
+		cmds[i] = relay_command(pf[i].local_port);
+		if (!cmds[i])
+			rc = -1;
+		else
+			fwds[i] = (struct domain_fwd){.addr = pf[i].addr, .port = pf[i].port, .command = cmds[i]};
+	}
+	if (rc == 0)
+		rc = make_domain(r, fmt, fwds, nf);
+	for (size_t i = 0; i < nf; i++)
+		free(cmds[i]);
+	if (rc < 0)
+		return -1;
+	return check_interrupted();
+}
+
+/* The domain XML of a prepared run. */
+static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *fwds, size_t nf)
+{
+	const struct platform_smbios *id = &r->pops->smbios;
+	struct domain_smbios smbios = {
+		.manufacturer = id->manufacturer,
+		.product = id->product,
+		.uuid = id->uuid,
+		.serial = id->serial,
+		.asset_tag = id->asset_tag,
+		.board_manufacturer = id->board_manufacturer,
+	};
+	bool any_id = id->manufacturer || id->product || id->uuid || id->serial || id->asset_tag ||
+		      id->board_manufacturer;
 	_cleanup_free_ char *nvram = xasprintf("%s/VARS.fd", r->tmpdir);
 	const char *fw = target_firmware(r->t);
 	struct domain_spec ds = {
@@ -212,14 +301,19 @@ static int prepare(struct run *r)
 		.backing_format = fmt,
 		.disk_bus = target_verify_disk_bus(r->t),
 		.disk_controller = target_verify_disk_controller(r->t),
-		.seed_path = r->seed,
+		.seed_path = platform_media(r->plat),
+		.seed_cdrom = r->pops->media_cdrom,
+		.smbios = any_id ? &smbios : NULL,
+		.net_prefix = r->pops->net_prefix ? platform_net_prefix(r->pops) : NULL,
+		.net_host = r->pops->net_prefix ? platform_host_addr(r->pops) : NULL,
+		.fwds = fwds,
+		.n_fwds = nf,
+		.console_socket = r->console_sock,
 		.nic_model = target_verify_nic_model(r->t),
 		.console_path = r->console_path,
 		.no_relabel = r->o->connect_uri == NULL,
 	};
-	if (domain_xml(&ds, &r->xml) < 0)
-		return -1;
-	return check_interrupted();
+	return domain_xml(&ds, &r->xml);
 }
 
 /* Why the appliance failed, judged from what the console, the stub and the
@@ -253,11 +347,32 @@ static int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 		return run_fail(r, "the VM stopped (%s) without a QVSA-STATUS line%s", vm_end_describe(end), hint);
 	}
 	console_json_string(status, "status", st, sizeof(st));
+	console_json_string(status, "channel", r->res->channel, sizeof(r->res->channel));
+	struct platform_report pr;
+	platform_report(r->plat, &pr);
+	r->res->ready = pr.ready;
 	if (strcmp(st, "success") != 0) {
 		if (!console_json_string(status, "reason", why, sizeof(why)))
 			snprintf(why, sizeof(why), "%s", status);
+		/* The guest hung up during the handshake: it did not trust the platform. */
+		if (rep.requests == 0 && rep.tls_failures > 0)
+			return run_fail(r, "the appliance refused the platform's certificate (%s): %s",
+					rep.tls_error ? rep.tls_error : "handshake failed", why);
 		return run_fail(r, "agent reported status '%s': %s", st[0] ? st : "?", why);
 	}
+	/* The platform's own channel, by its own rules, and nothing else. */
+	if (strcmp(r->res->channel, r->pops->channel) != 0)
+		return run_fail(r, "the appliance took its code from channel '%s', but platform '%s' delivers it through '%s'",
+				r->res->channel[0] ? r->res->channel : "(none)", r->pops->name, r->pops->channel);
+	if (pr.refused > 0)
+		return run_fail(r, "the appliance broke %s's rules (%u request%s refused): %s", r->pops->name, pr.refused,
+				pr.refused == 1 ? "" : "s", pr.refused_why);
+	const struct platform_fwd *pf = NULL;
+	if (!platform_media(r->plat) && platform_fwds(r->plat, &pf) > 0 && !pr.delivered)
+		return run_fail(r, "the %s metadata service never served the user-data", r->pops->name);
+	if (r->pops->needs_ready && !pr.ready)
+		return run_fail(r, "no Ready report reached %s's wireserver%s%s", r->pops->name, pr.ready_detail[0] ? ": " : "",
+				pr.ready_detail);
 	if (rep.requests == 0)
 		return run_fail(r, "agent reported success but the platform stub received no request");
 	if (!rep.code || strcmp(rep.code, want_code) != 0)
@@ -349,6 +464,29 @@ static int judge_image(struct run *r, const struct image_content *c)
 	return 0;
 }
 
+/* At the console channel's prompts, type what a person would: the code,
+ * the platform URL, the CA (docs/channels.md "Console prompt"). */
+static int answer_prompt(struct run *r)
+{
+	const char *what = console_prompt(r->con);
+	if (!what)
+		return 0;
+	_cleanup_free_ char *line = NULL;
+	if (strcmp(what, "perscode") == 0)
+		line = xasprintf("%s\n", r->o->perscode);
+	else if (strcmp(what, "platform_url") == 0)
+		line = xasprintf("%s\n", r->platform_url);
+	else if (strcmp(what, "ca") == 0)
+		line = xstrdup(verify_handed_ca(r)); /* PEM lines, the last one "-----END CERTIFICATE-----\n" */
+	else
+		line = xstrdup("\n");
+	console_prompt_answered(r->con);
+	log_debug("verify: answering the console prompt '%s'", what);
+	int rc = console_type(r->console_sock, line, 5000);
+	explicit_bzero(line, strlen(line));
+	return rc;
+}
+
 /* Follow the console until the domain stops, the budget runs out or a signal
  * arrives. Phases: boot (until the agent's start marker), personalize (until
  * its status line), then check (the power-off; left open for boot_one, its
@@ -368,6 +506,8 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 	enum vm_end end = VM_END_RUNNING;
 	for (bool last = false;; last = end != VM_END_RUNNING) {
 		if (console_follow(r->con, r->console_path) < 0)
+			return -1;
+		if (r->console_sock && !last && answer_prompt(r) < 0)
 			return -1;
 		if (ph == PH_BOOT && console_agent_started(r->con)) {
 			ret->t_boot = log_phase_end("boot", tph, true);
@@ -534,11 +674,16 @@ static void run_cleanup(struct run *r, struct verify_result *ret)
 	r->vm = NULL;
 	stub_stop(r->stub);
 	r->stub = NULL;
+	platform_stop(r->plat);
+	r->plat = NULL;
 	keep_console(r, ret);
 	fs_tmpdir_release(r->tmpdir);
 	r->tmpdir = NULL;
 	free(r->overlay);
-	free(r->seed);
+	free(r->platform_url);
+	free(r->console_sock);
+	tlsca_free(r->ca);
+	tlsca_free(r->foreign_ca);
 	free(r->console_path);
 	free(r->backing);
 	free(r->name);

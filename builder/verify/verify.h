@@ -25,6 +25,8 @@ struct verify_opts {
 				       * every verify_job names its own */
 	unsigned timeout_s;           /* budget from domain start to power-off; 0: default 180 */
 	bool keep_console;            /* keep the console log next to the artifact's work dir */
+	bool wrong_ca;                /* hand the guest a CA that did not sign the platform's certificate
+				       * (a negative check: the appliance must refuse the platform) */
 };
 
 /* Outcome of one verification, with phase timings (seconds). */
@@ -38,6 +40,8 @@ struct verify_result {
 	char reason[1024];    /* why it failed (empty on pass) */
 	char components[512]; /* "ML=..,VULNSIGS=..,..." found in the overlay on pass */
 	char devices[128];    /* e.g. "virtio-blk + virtio-net" */
+	char channel[32];     /* the channel the appliance named in its status line ("ec2"), or "" */
+	bool ready;           /* the platform's wireserver accepted a Ready report (Azure) */
 	char console_log[512]; /* kept copy of the serial console log ("" if none) */
 	char *message;        /* on failure, the full message to print ("verify 'A' (target T): reason"
 			       * and the last console lines); owned, NULL on pass; verify_result_clear frees */
