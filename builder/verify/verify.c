@@ -28,6 +28,8 @@
 
 /* How often the console and the domain state are polled. */
 #define VERIFY_POLL_MS 100
+/* Seconds a console-personalized guest keeps running after its status line. */
+#define VERIFY_CONSOLE_SETTLE_S 1.0
 /* Console lines attached to a failure message. */
 #define VERIFY_ERROR_CONSOLE_LINES 20
 
@@ -495,7 +497,7 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 		  double *ret_tcheck)
 {
 	enum { PH_BOOT, PH_PERSONALIZE, PH_CHECK } ph = PH_BOOT;
-	double t0 = now_monotonic(), deadline = t0 + timeout_s;
+	double t0 = now_monotonic(), deadline = t0 + timeout_s, t_status = 0;
 	double tph = log_phase_begin("boot", "%s (%s, %s, %s)", r->name, r->o->accel, target_verify_machine(r->t),
 				     ret->devices);
 	if (vm_start(r->vm) < 0) {
@@ -519,7 +521,9 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 				ret->t_boot = log_phase_end("boot", tph, true);
 			else
 				ret->t_personalize = log_phase_end("personalize", tph, true);
-			tph = log_phase_begin("check", "status line seen; waiting for power-off");
+			tph = log_phase_begin("check", r->pops->console ? "status line seen; ending the VM"
+									 : "status line seen; waiting for power-off");
+			t_status = now_monotonic();
 			ph = PH_CHECK;
 		}
 		if (last) /* the console was read once more after the VM ended */
@@ -528,6 +532,12 @@ static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, 
 			return -1;
 		if (end == VM_END_RUNNING && qvsa_interrupted)
 			end = VM_END_INTERRUPTED;
+		/* Nothing asks an appliance personalized at its console to power off
+		 * (that comes with user-data): its records are synced before the status
+		 * line, so once the line is in, verify ends the guest itself. */
+		else if (end == VM_END_RUNNING && r->pops->console && ph == PH_CHECK &&
+			 now_monotonic() >= t_status + VERIFY_CONSOLE_SETTLE_S)
+			end = VM_END_DONE;
 		else if (end == VM_END_RUNNING && now_monotonic() >= deadline)
 			end = VM_END_TIMEOUT;
 		if (end == VM_END_RUNNING) {

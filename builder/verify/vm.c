@@ -377,6 +377,7 @@ const char *vm_end_describe(enum vm_end end)
 	case VM_END_STOPPED: return "QEMU stopped: guest reboot, QEMU failure or destroyed";
 	case VM_END_TIMEOUT: return "timed out";
 	case VM_END_INTERRUPTED: return "interrupted";
+	case VM_END_DONE: return "ended by verify";
 	}
 	return "?";
 }

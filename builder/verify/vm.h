@@ -16,6 +16,7 @@ enum vm_end {
 	VM_END_STOPPED,      /* QEMU went away for another reason (reboot, failure, destroy) */
 	VM_END_TIMEOUT,      /* the caller's budget ran out (set by the caller) */
 	VM_END_INTERRUPTED,  /* SIGINT/SIGTERM (set by the caller) */
+	VM_END_DONE,         /* the caller ended a guest that had nothing left to do (set by the caller) */
 };
 
 /* Connect to uri, or when NULL to qemu:///embed?root=<state_dir>/libvirt

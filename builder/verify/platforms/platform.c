@@ -65,7 +65,12 @@ static const struct platform_ops table[] = {
 	{
 		.name = "azure", .channel = "azure", .description = "Azure provisioning DVD and wireserver",
 		.net_prefix = PLATFORM_WIRESERVER_NET, .host_addr = PLATFORM_WIRESERVER_HOST,
-		.smbios = { .manufacturer = "Microsoft Corporation", .product = "Virtual Machine",
+		/* Not the product "Virtual Machine" real Azure VMs report: with
+		 * "Microsoft Corporation" it makes Linux's ata_piix leave IDE disks to
+		 * Hyper-V's storvsc (piix_ignore_devices_quirk, a substring match), and
+		 * QEMU has no VMBus, so the gen1 boot disk would vanish. QEMU's own
+		 * product name stays; the asset tag is what identifies Azure. */
+		.smbios = { .manufacturer = "Microsoft Corporation",
 			    .asset_tag = "7783-7084-3265-9085-8269-3286-77",
 			    .board_manufacturer = "Microsoft Corporation" },
 		.media_cdrom = true, .needs_ready = true,
