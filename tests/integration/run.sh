@@ -111,7 +111,9 @@ for a in "$art" "$out/$version/$version-vmware.ova"; do
 	fi
 done
 
-# 5. verify --all: every artifact as shipped boots with its platform's devices and personalizes.
+# 5. verify --all: every artifact as shipped boots with its platform's devices, gets its code
+#    through that platform's own channel (SMBIOS identity, media, metadata services with the
+#    platform's header and token rules, or the console prompt) and personalizes over HTTPS.
 if run verify 0 "$qvsa" verify recipes/qvsa.yaml --out "$out" --all --accel tcg; then
 	if [ "$(grep -c ' PASS$' "$work/verify.out")" = 13 ] && (cd "$out/$version" && sha256sum -c --quiet SHA256SUMS); then
 		ok "verify --all: 13 artifacts of 12 targets PASS; artifacts unchanged"
@@ -119,6 +121,36 @@ if run verify 0 "$qvsa" verify recipes/qvsa.yaml --out "$out" --all --accel tcg;
 	else
 		bad "verify output: $(cat "$work/verify.out")"
 	fi
+	want="aws:ec2/https aws:ec2/https azure:azure/https+ready azure-gen2:azure/https+ready gcp:gce/https
+hyperv:console/https hyperv-gen2:console/https kvm:nocloud/https nutanix:configdrive/https oci:oci/https
+openstack:openstack/https vmware:vmware/https xen:console/https"
+	got=$(awk 'NR > 1 { print $1 ":" $7 }' "$work/verify.out" | sort | tr '\n' ' ')
+	if [ "$got" = "$(echo $want | tr ' ' '\n' | sort | tr '\n' ' ')" ]; then
+		ok "every target personalized through its own platform's channel over HTTPS, Azure's Ready report seen"
+	else
+		bad "channels: got '$got', want '$want'"
+	fi
+fi
+
+# 5b. A guest told to trust another CA refuses the platform, and verify names why.
+if run wrong-ca 1 "$qvsa" verify "$art" --accel tcg --wrong-ca; then
+	if grep -q "refused the platform's certificate.*not signed by a trusted CA" "$work/wrong-ca.err"; then
+		ok "wrong CA: the appliance refuses the platform ($(head -1 "$work/wrong-ca.err" | sed 's/.*: \(the appliance refused\)/\1/' | cut -c1-120))"
+	else
+		bad "wrong CA: message lacks the reason: $(head -3 "$work/wrong-ca.err")"
+	fi
+fi
+
+# 5c. libguestfs inspection (what virt-v2v and image importers run) names the OS.
+if command -v virt-inspector >/dev/null; then
+	if LIBGUESTFS_BACKEND_SETTINGS=force_tcg virt-inspector --format=qcow2 -a "$art" >"$work/inspector.xml" 2>"$work/inspector.err" &&
+		grep -q "<distro>debian</distro>" "$work/inspector.xml" && grep -q "<name>linux</name>" "$work/inspector.xml"; then
+		ok "virt-inspector names the OS: $(grep -o '<distro>[^<]*</distro>\|<product_name>[^<]*</product_name>\|<osinfo>[^<]*</osinfo>' "$work/inspector.xml" | tr -d '\n')"
+	else
+		bad "virt-inspector: $(head -c 600 "$work/inspector.xml" "$work/inspector.err")"
+	fi
+else
+	bad "virt-inspector is missing (package libguestfs-tools)"
 fi
 
 # 6. A wrong personalization code fails with the platform's reason.
