@@ -474,7 +474,7 @@ static void usage(FILE *f)
 		   "  -j, --jobs N     build: write artifacts of N disks at once (default 1)\n"
 		   "  --ova-digest D   build: OVA manifest digest, sha256 (default) or sha1 for older vSphere\n"
 		   "  --connect URI    libvirt URI for verify (default: embedded QEMU driver, no daemon)\n"
-		   "  --perscode CODE  personalization code written into verify's cloud-init seed\n"
+		   "  --perscode CODE  personalization code verify hands over through the platform's channel\n"
 		   "  --accept-code C  code verify's platform stub accepts (default %s)\n"
 		   "  --timeout S      verify: seconds from boot to power-off (default 180)\n"
 		   "  --wrong-ca       verify: hand the guest a CA that did not sign the platform (must then fail)\n"

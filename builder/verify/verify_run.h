@@ -1,0 +1,78 @@
+/* The inside of one verification run, shared by the run's stages
+ * (verify.c) and its judges (judge.c). Not part of verify.h's API. */
+#ifndef QVSA_VERIFY_RUN_H
+#define QVSA_VERIFY_RUN_H
+
+#include "err.h"
+#include "vm.h"
+
+#include <stdbool.h>
+#include <sys/stat.h>
+
+struct console;
+struct image_content;
+struct platform;
+struct platform_ops;
+struct stub;
+struct target;
+struct tlsca;
+struct verify_opts;
+struct verify_result;
+struct vm;
+
+/* Where the initramfs the driver audit reads lives in an image's root. */
+#define VERIFY_INITRD_PATH "/boot/initrd.img"
+
+/* Everything one verification holds; released by run_cleanup on every path. */
+struct run {
+	const char *artifact;       /* as given; borrowed */
+	const struct target *t;     /* borrowed */
+	const struct verify_opts *o; /* borrowed */
+	const char *tname;          /* target name; borrowed from t */
+	const char *version;        /* expected bootstrap version; borrowed from the job or o */
+	struct verify_result *res;  /* the job's result; borrowed */
+	struct stat art_st;         /* the artifact before we started, to prove it unchanged */
+	bool art_known;             /* art_st is filled */
+	char *tmpdir;               /* fs_tmpdir_new; owned */
+	char *overlay;              /* tmpdir/overlay.qcow2; owned */
+	const struct platform_ops *pops; /* the platform verify plays (target's verify.platform); static */
+	struct platform *plat;      /* its running emulation (media, metadata services); owned; NULL before start */
+	struct tlsca *ca;           /* the run's CA, which signs the stub's certificate; owned */
+	struct tlsca *foreign_ca;   /* with verify_opts.wrong_ca: the CA handed to the guest instead; owned */
+	char *platform_url;         /* https://<host address>:<stub port>/ as the guest reaches the stub; owned */
+	char *console_sock;         /* tmpdir/console.sock when verify types at the console; owned; else NULL */
+	char *console_path;         /* tmpdir/console.log; owned */
+	char *backing;              /* the overlay's backing file: the artifact (absolute), or the disk
+				     * unpacked from it into tmpdir; owned */
+	char *name;                 /* domain name; owned */
+	char *xml;                  /* the domain's XML, made in prepare, used at boot; owned */
+	char *stamp;                /* /etc/qvsa-release as the audit read it, before the boot; owned */
+	struct stub *stub;          /* owned; NULL before start */
+	struct vm *vm;              /* owned; NULL before connect and after the boot */
+	struct console *con;        /* owned */
+	bool booted;                /* the domain was started (console lines are worth showing) */
+	bool failed;                /* a verdict against the run is in reason; later stages skip it */
+	bool checked;               /* the overlay check passed: every stage is done (else finish fails the run) */
+	enum err_kind kind;         /* ERR_INPUT when the failure is bad input, else ERR_FAIL */
+	char reason[1024];          /* why it failed; "" while it has not */
+};
+
+/* The run failed: reason from fmt (the first verdict stays). Returns -1. */
+int run_fail(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The run failed with the recorded error (a step's own message), which is
+ * taken over and cleared so that the other runs go on. Returns -1. */
+int run_fail_recorded(struct run *r);
+
+/* The CA the guest is told to trust: the run's own, or (wrong_ca) one that
+ * signed nothing, to prove the appliance refuses a platform it cannot verify. */
+const char *verify_handed_ca(const struct run *r);
+
+/* Judges (judge.c): each returns 0, or run_fail with the verdict. */
+/* What the console, the stub and the platform showed of a boot that ended as end. */
+int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s);
+/* The image before any boot: files[0] the initramfs, files[1] /etc/qvsa-release. */
+int judge_image(struct run *r, const struct image_content *c);
+/* The overlay after the boot: components, the personalized marker, the stamp. */
+int judge_overlay(struct run *r, const struct image_content *c);
+
+#endif
