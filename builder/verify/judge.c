@@ -103,7 +103,9 @@ int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 	if (rep.requests == 0)
 		return run_fail(r, "agent reported success but the platform stub received no request");
 	if (!rep.code || strcmp(rep.code, want_code) != 0)
-		return run_fail(r, "platform received code '%s', expected '%s'", rep.code ? rep.code : "", want_code);
+		/* Codes are credentials: say that they differ, never what they are. */
+		return run_fail(r, "the platform received %s than the one verify handed over",
+				rep.code ? "another personalization code" : "no personalization code");
 	if (!rep.version || strcmp(rep.version, r->version) != 0)
 		return run_fail(r, "appliance sent bootstrap version '%s', expected '%s'",
 				rep.version ? rep.version : "(none)", r->version);
