@@ -26,17 +26,29 @@ static const char embed_qemu_conf[] = "user = \"root\"\n"
 				      "stdio_handler = \"file\"\n"
 				      VM_SECCOMP_LINE;
 
-struct vm {
+/* One connection and its event loop, shared by every domain verify runs at
+ * once: the embedded driver lives in this process and locks its root, so a
+ * second connection to it would only add a second event loop. */
+struct vm_host {
 	virConnectPtr conn;   /* owned; NULL once closed */
+	int callback_id;      /* the one lifecycle callback, or -1 */
+	pthread_t loop;       /* the event loop thread */
+	bool loop_running;    /* loop was started and must be joined */
+	int loop_stop;        /* asks the loop to return (atomic) */
+	pthread_mutex_t lock; /* guards vms: the event thread reads it, the caller's thread changes it */
+	struct vm *vms;       /* open domains, newest first (linked by vm.next); borrowed */
+};
+
+/* One domain on a host. */
+struct vm {
+	struct vm_host *host; /* borrowed, or owned when own_host */
+	bool own_host;        /* made by vm_open: vm_close closes the host too */
 	virDomainPtr dom;     /* owned; NULL before vm_start */
 	char *name;           /* owned domain name */
 	char *xml;            /* owned domain XML */
 	bool xml_started;     /* vm_start was called (a domain of this name may exist) */
-	int callback_id;      /* lifecycle callback, or -1 */
 	int ended;            /* enum vm_end, written by the event thread (atomic) */
-	pthread_t loop;       /* the event loop thread */
-	bool loop_running;    /* loop was started and must be joined */
-	int loop_stop;        /* asks the loop to return (atomic) */
+	struct vm *next;      /* next in host->vms (under host->lock) */
 };
 
 static void libvirt_silent(void *opaque, virErrorPtr e)
@@ -103,7 +115,7 @@ static int lv_init(const char *state_dir)
 
 static void *event_loop(void *opaque)
 {
-	struct vm *vm = opaque;
+	struct vm_host *vm = opaque;
 	while (!__atomic_load_n(&vm->loop_stop, __ATOMIC_ACQUIRE))
 		if (virEventRunDefaultImpl() < 0)
 			break;
@@ -117,7 +129,7 @@ static void wake_once(int timer, void *opaque)
 	virEventRemoveTimeout(timer);
 }
 
-static int loop_start(struct vm *vm)
+static int loop_start(struct vm_host *vm)
 {
 	/* Signals belong to the main thread (it polls qvsa_interrupted). */
 	sigset_t block, old;
@@ -133,7 +145,7 @@ static int loop_start(struct vm *vm)
 	return 0;
 }
 
-static void loop_stop(struct vm *vm)
+static void loop_stop(struct vm_host *vm)
 {
 	if (!vm->loop_running)
 		return;
@@ -143,17 +155,22 @@ static void loop_stop(struct vm *vm)
 	vm->loop_running = false;
 }
 
+/* The event thread: mark the open domain of that name as ended. */
 static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event, int detail, void *opaque)
 {
 	(void)conn;
-	struct vm *vm = opaque;
+	struct vm_host *h = opaque;
 	const char *n = virDomainGetName(dom);
-	if (!n || strcmp(n, vm->name) != 0 || event != VIR_DOMAIN_EVENT_STOPPED)
+	if (!n || event != VIR_DOMAIN_EVENT_STOPPED)
 		return;
 	int end = detail == VIR_DOMAIN_EVENT_STOPPED_SHUTDOWN ? VM_END_POWEROFF
 		  : detail == VIR_DOMAIN_EVENT_STOPPED_CRASHED ? VM_END_CRASHED
 							       : VM_END_STOPPED;
-	__atomic_store_n(&vm->ended, end, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&h->lock);
+	for (struct vm *vm = h->vms; vm; vm = vm->next)
+		if (strcmp(n, vm->name) == 0)
+			__atomic_store_n(&vm->ended, end, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&h->lock);
 }
 
 char *vm_embed_uri(const char *root)
@@ -257,7 +274,7 @@ static void destroy_stale(virConnectPtr conn, bool embedded)
 	free(doms);
 }
 
-int vm_open(const char *uri, const char *state_dir, const char *name, const char *xml, struct vm **ret)
+int vm_host_open(const char *uri, const char *state_dir, struct vm_host **ret)
 {
 	_cleanup_free_ char *embed_uri = NULL;
 	if (!uri) {
@@ -268,18 +285,17 @@ int vm_open(const char *uri, const char *state_dir, const char *name, const char
 	}
 	if (lv_init(state_dir) < 0)
 		return -1;
-	struct vm *vm = calloc(1, sizeof(*vm));
-	if (!vm)
+	struct vm_host *h = calloc(1, sizeof(*h));
+	if (!h)
 		abort();
-	vm->callback_id = -1;
-	vm->name = xstrdup(name);
-	vm->xml = xstrdup(xml);
+	h->callback_id = -1;
+	pthread_mutex_init(&h->lock, NULL);
 	/* The embedded driver dispatches through the event loop: run it before connecting. */
-	if (loop_start(vm) < 0)
+	if (loop_start(h) < 0)
 		goto fail;
 	const char *u = uri ? uri : embed_uri;
-	vm->conn = virConnectOpen(u);
-	if (!vm->conn) {
+	h->conn = virConnectOpen(u);
+	if (!h->conn) {
 		const char *m = virGetLastErrorMessage();
 		if (!uri && m && strstr(m, "driver.pid"))
 			/* The embedded driver locks its root: one process at a time. */
@@ -292,25 +308,77 @@ int vm_open(const char *uri, const char *state_dir, const char *name, const char
 		}
 		goto fail;
 	}
-	virConnSetErrorFunc(vm->conn, NULL, libvirt_silent);
-	destroy_stale(vm->conn, uri == NULL);
-	vm->callback_id = virConnectDomainEventRegisterAny(vm->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
-							   VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), vm, NULL);
-	if (vm->callback_id < 0) {
+	virConnSetErrorFunc(h->conn, NULL, libvirt_silent);
+	destroy_stale(h->conn, uri == NULL);
+	h->callback_id = virConnectDomainEventRegisterAny(h->conn, NULL, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+							  VIR_DOMAIN_EVENT_CALLBACK(on_lifecycle), h, NULL);
+	if (h->callback_id < 0) {
 		lv_fail("watching domain events");
 		goto fail;
 	}
-	*ret = vm;
+	*ret = h;
 	return 0;
 fail:
-	vm_close(vm);
+	vm_host_close(h);
 	return -1;
+}
+
+void vm_host_close(struct vm_host *h)
+{
+	if (!h)
+		return;
+	/* A caller that forgot a domain still gets it destroyed: it would hold CPU and block its name. */
+	pthread_mutex_lock(&h->lock);
+	for (struct vm *vm = h->vms; vm; vm = vm->next)
+		if (vm->dom)
+			virDomainDestroy(vm->dom);
+	pthread_mutex_unlock(&h->lock);
+	if (h->conn) {
+		if (h->callback_id >= 0)
+			virConnectDomainEventDeregisterAny(h->conn, h->callback_id);
+		virConnectClose(h->conn);
+	}
+	loop_stop(h);
+	virResetLastError();
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+int vm_new(struct vm_host *h, const char *name, const char *xml, struct vm **ret)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (!vm)
+		abort();
+	vm->host = h;
+	vm->name = xstrdup(name);
+	vm->xml = xstrdup(xml);
+	pthread_mutex_lock(&h->lock);
+	vm->next = h->vms;
+	h->vms = vm;
+	pthread_mutex_unlock(&h->lock);
+	*ret = vm;
+	return 0;
+}
+
+int vm_open(const char *uri, const char *state_dir, const char *name, const char *xml, struct vm **ret)
+{
+	struct vm_host *h = NULL;
+	if (vm_host_open(uri, state_dir, &h) < 0)
+		return -1;
+	struct vm *vm = NULL;
+	if (vm_new(h, name, xml, &vm) < 0) {
+		vm_host_close(h);
+		return -1;
+	}
+	vm->own_host = true;
+	*ret = vm;
+	return 0;
 }
 
 int vm_start(struct vm *vm)
 {
 	vm->xml_started = true;
-	vm->dom = virDomainCreateXML(vm->conn, vm->xml, 0);
+	vm->dom = virDomainCreateXML(vm->host->conn, vm->xml, 0);
 	if (!vm->dom) {
 		_cleanup_free_ char *what = xasprintf("starting VM '%s'", vm->name);
 		return lv_fail(what);
@@ -349,20 +417,26 @@ void vm_close(struct vm *vm)
 {
 	if (!vm)
 		return;
+	struct vm_host *h = vm->host;
 	/* Also when create failed half-way or was interrupted: look the name up. */
-	if (!vm->dom && vm->conn && vm->xml_started)
-		vm->dom = virDomainLookupByName(vm->conn, vm->name);
+	if (!vm->dom && h->conn && vm->xml_started)
+		vm->dom = virDomainLookupByName(h->conn, vm->name);
 	if (vm->dom) {
 		virDomainDestroy(vm->dom); /* fails harmlessly if it is already gone */
 		virDomainFree(vm->dom);
+		vm->dom = NULL;
 	}
-	if (vm->conn) {
-		if (vm->callback_id >= 0)
-			virConnectDomainEventDeregisterAny(vm->conn, vm->callback_id);
-		virConnectClose(vm->conn);
-	}
-	loop_stop(vm);
+	/* Off the list before it is freed: the event thread may be looking. */
+	pthread_mutex_lock(&h->lock);
+	for (struct vm **p = &h->vms; *p; p = &(*p)->next)
+		if (*p == vm) {
+			*p = vm->next;
+			break;
+		}
+	pthread_mutex_unlock(&h->lock);
 	virResetLastError();
+	if (vm->own_host)
+		vm_host_close(h);
 	free(vm->name);
 	free(vm->xml);
 	free(vm);

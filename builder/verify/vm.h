@@ -6,6 +6,7 @@
 #ifndef QVSA_VM_H
 #define QVSA_VM_H
 
+struct vm_host;
 struct vm;
 
 /* How the domain ended (or why following it stopped). */
@@ -20,6 +21,21 @@ enum vm_end {
 };
 
 /* Connect to uri, or when NULL to qemu:///embed?root=<state_dir>/libvirt
+ * (creating its etc/qemu.conf if missing, see vm_embed_conf), start the
+ * event loop thread and destroy stale verification domains: ONE connection
+ * and event loop for every domain verify runs at once. *ret is written only
+ * on success. All calls on a host and its domains come from one thread. */
+int vm_host_open(const char *uri, const char *state_dir, struct vm_host **ret) __attribute__((nonnull(3)));
+/* Destroy any domain still open on the host (its vm stays the caller's to
+ * close first, normally), close the connection, stop the event thread, free.
+ * Accepts NULL. */
+void vm_host_close(struct vm_host *h);
+/* A domain on host h, with its own lifecycle tracking; xml is kept for
+ * vm_start, name must match the name in xml. Nothing runs yet. */
+int vm_new(struct vm_host *h, const char *name, const char *xml, struct vm **ret) __attribute__((nonnull));
+
+/* vm_host_open and vm_new in one, the host owned by the vm (closed with it).
+ * Connect to uri, or when NULL to qemu:///embed?root=<state_dir>/libvirt
  * (creating its etc/qemu.conf if missing, see vm_embed_conf), start the event loop, destroy
  * stale verification domains, and keep xml for vm_start. name must match
  * the name in xml. *ret is written only on success; on failure everything
@@ -30,8 +46,9 @@ int vm_open(const char *uri, const char *state_dir, const char *name, const char
 int vm_start(struct vm *vm) __attribute__((nonnull));
 /* Whether the domain still runs; *ret is VM_END_RUNNING or how it ended. */
 int vm_poll(struct vm *vm, enum vm_end *ret) __attribute__((nonnull));
-/* Destroy the domain if it still runs, close the connection, stop the event
- * thread, free. Records no error. Accepts NULL. */
+/* Destroy the domain if it still runs and free it; with vm_open's own host,
+ * also close the connection and stop the event thread. Records no error.
+ * Accepts NULL. */
 void vm_close(struct vm *vm);
 
 /* The line the embedded root's qemu.conf needs so that QEMU may run guestfwd
