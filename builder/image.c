@@ -134,8 +134,7 @@ static int read_paths(guestfs_h *g, const char *const *paths, const char *what, 
 	return 0;
 }
 
-/* Drop what was read of c. */
-static void content_clear(struct image_content *c)
+void image_content_clear(struct image_content *c)
 {
 	for (size_t i = 0; i < c->n_files; i++)
 		free(c->files[i]);
@@ -149,7 +148,7 @@ static void content_clear(struct image_content *c)
 /* Move the recorded error into c (the disk failed; the others go on). */
 static void content_fail(struct image_content *c)
 {
-	content_clear(c);
+	image_content_clear(c);
 	c->error = xstrdup(err_msg() ? err_msg() : "unknown error");
 	c->error_kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
 	err_clear();
@@ -160,7 +159,7 @@ void image_contents_free(struct image_content *c, size_t n)
 	if (!c)
 		return;
 	for (size_t i = 0; i < n; i++) {
-		content_clear(&c[i]);
+		image_content_clear(&c[i]);
 		free(c[i].error);
 	}
 	free(c);

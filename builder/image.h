@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Use TCG in every libguestfs launch (set once accel is resolved to tcg). */
 void image_set_force_tcg(bool on);
@@ -45,6 +46,30 @@ int image_read_many(const struct image_disk *disks, size_t n, const char *const 
 		    struct image_content **ret) __attribute__((nonnull(3, 4)));
 /* Free n entries of an image_read_many result and the array; accepts NULL. */
 void image_contents_free(struct image_content *c, size_t n);
+/* Drop what was read into c (files, lens), leaving its error. */
+void image_content_clear(struct image_content *c) __attribute__((nonnull));
+
+/* Read paths from one disk without an appliance (image_direct.c): qemu-img
+ * makes a private sparse raw copy, the MBR/GPT is parsed here, and debugfs
+ * reads the ext2/3/4 partition holding /etc/qvsa-release, after replaying
+ * its journal on a copy when a guest left it dirty. Returns 0 with *c filled
+ * as image_read_many would; 1 when this reader cannot be exact for the disk
+ * (XFS, external journal, no root found, a tool missing or failing), with
+ * the reason recorded; -1 on a signal. */
+int image_read_direct(const struct image_disk *d, const char *const *paths, struct image_content *c)
+	__attribute__((nonnull));
+/* image_read_many, reading each disk directly where image_read_direct can
+ * and the rest in ONE libguestfs launch (none if every disk was read
+ * directly; QVSA_DIRECT_READ=0 sends every disk to libguestfs).
+ * *ret_launched: how many disks went to libguestfs. */
+int image_read_auto(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret,
+		    size_t *ret_launched) __attribute__((nonnull(3, 4, 5)));
+
+/* The partitions of the raw disk open at fd (MBR primaries or GPT entries,
+ * 512-byte sectors): byte offsets and sizes of at most max, their count in
+ * *ret_n (0: no partition table). -1 for a table that is malformed or has
+ * more than max entries. */
+int image_partitions(int fd, uint64_t *offs, uint64_t *sizes, size_t max, size_t *ret_n) __attribute__((nonnull));
 
 /* True if partition or filesystem fs (as libguestfs names it) lies on
  * device dev ("/dev/sdb1" and "/dev/sdb" are on "/dev/sdb"; "/dev/sdba1" is not). */

@@ -1,0 +1,366 @@
+/* Reading a few files from a disk image without starting an appliance:
+ * qemu-img turns the image (any format, backing chain included) into a
+ * private sparse raw copy, the partition table is parsed here, and
+ * e2fsprogs' debugfs reads the ext2/3/4 root. A journal left unreplayed by
+ * a guest that powered off is replayed on the copy first, as the kernel
+ * would on mount. Whatever this reader cannot do exactly (XFS, an external
+ * journal, a missing tool, a root it cannot find) it declines, and the
+ * caller reads that disk through libguestfs instead. */
+#include "image.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "log.h"
+#include "proc.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Sector size of every disk qvsa writes and QEMU presents. */
+#define SECTOR 512
+/* More partitions than any qvsa image has: a table claiming more is not ours. */
+#define MAX_PARTS 128
+
+#define EXT_MAGIC 0xEF53
+#define EXT_INCOMPAT_RECOVER 0x0004     /* the journal holds transactions not yet written home */
+#define EXT_INCOMPAT_JOURNAL_DEV 0x0008 /* an external journal device */
+
+/* Paths read in one go (the check reads 3). */
+#define MAX_PATHS 16
+
+/* Where a file system may start, in bytes, and its length (0: to the end). */
+struct part {
+	uint64_t off;  /* byte offset in the raw disk */
+	uint64_t size; /* bytes; 0 when unknown (whole disk) */
+};
+
+static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
+static uint64_t le64(const unsigned char *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+
+static int pread_all(int fd, void *buf, size_t len, uint64_t off)
+{
+	ssize_t r = pread(fd, buf, len, (off_t)off);
+	return r == (ssize_t)len ? 0 : -1;
+}
+
+int image_partitions(int fd, uint64_t *offs, uint64_t *sizes, size_t max, size_t *ret_n)
+{
+	unsigned char mbr[SECTOR];
+	size_t n = 0;
+	if (pread_all(fd, mbr, sizeof(mbr), 0) < 0 || mbr[510] != 0x55 || mbr[511] != 0xAA) {
+		*ret_n = 0; /* no table: a file system on the whole disk, if any */
+		return 0;
+	}
+	bool gpt = false;
+	for (int i = 0; i < 4; i++)
+		gpt |= mbr[446 + 16 * i + 4] == 0xEE;
+	if (!gpt) {
+		for (int i = 0; i < 4; i++) {
+			const unsigned char *e = mbr + 446 + 16 * i;
+			uint8_t type = e[4];
+			/* Logical partitions are not followed: the caller declines if the root is not found. */
+			if (type == 0 || type == 0x05 || type == 0x0f || type == 0x85 || le32(e + 8) == 0)
+				continue;
+			if (n < max) {
+				offs[n] = (uint64_t)le32(e + 8) * SECTOR;
+				sizes[n] = (uint64_t)le32(e + 12) * SECTOR;
+			}
+			n++;
+		}
+		*ret_n = n;
+		return n <= max ? 0 : -1;
+	}
+	unsigned char hdr[SECTOR];
+	if (pread_all(fd, hdr, sizeof(hdr), SECTOR) < 0 || memcmp(hdr, "EFI PART", 8) != 0)
+		return -1;
+	uint64_t lba = le64(hdr + 72);
+	uint32_t count = le32(hdr + 80), esize = le32(hdr + 84);
+	if (esize < 128 || esize > 4096 || count > 1024)
+		return -1;
+	_cleanup_free_ unsigned char *ents = malloc((size_t)count * esize);
+	if (!ents)
+		abort();
+	if (pread_all(fd, ents, (size_t)count * esize, lba * SECTOR) < 0)
+		return -1;
+	static const unsigned char unused[16];
+	for (uint32_t i = 0; i < count; i++) {
+		const unsigned char *e = ents + (size_t)i * esize;
+		if (memcmp(e, unused, 16) == 0)
+			continue;
+		uint64_t first = le64(e + 32), last = le64(e + 40);
+		if (last < first)
+			return -1;
+		if (n < max) {
+			offs[n] = first * SECTOR;
+			sizes[n] = (last - first + 1) * SECTOR;
+		}
+		n++;
+	}
+	*ret_n = n;
+	return n <= max ? 0 : -1;
+}
+
+/* What lies at off: 1 ext2/3/4 (its incompat features in *ret_incompat), 2
+ * a file system this reader cannot read but a root may be (XFS), 0 other. */
+static int probe_fs(int fd, uint64_t off, uint32_t *ret_incompat)
+{
+	unsigned char sb[1024];
+	if (pread_all(fd, sb, sizeof(sb), off + 1024) == 0 && (sb[56] | sb[57] << 8) == EXT_MAGIC) {
+		*ret_incompat = le32(sb + 0x60);
+		return 1;
+	}
+	unsigned char x[4];
+	if (pread_all(fd, x, sizeof(x), off) == 0 && memcmp(x, "XFSB", 4) == 0)
+		return 2;
+	return 0;
+}
+
+/* image-opts values double their commas. */
+static char *opts_escape(const char *s)
+{
+	size_t n = strlen(s), extra = 0;
+	for (size_t i = 0; i < n; i++)
+		extra += s[i] == ',';
+	char *o = malloc(n + extra + 1), *q = o;
+	if (!o)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		*q++ = s[i];
+		if (s[i] == ',')
+			*q++ = ',';
+	}
+	*q = 0;
+	return o;
+}
+
+/* Copy bytes [off, off+size) of raw disk into its own raw file and replay its
+ * journal there (debugfs and e2fsck cannot reopen "file?offset=" after a replay). */
+static int replay_slice(const char *raw, const struct part *p, const char *slice)
+{
+	_cleanup_free_ char *esc = opts_escape(raw);
+	_cleanup_free_ char *opts = p->size ? xasprintf("driver=raw,offset=%llu,size=%llu,file.driver=file,file.filename=%s",
+						      (unsigned long long)p->off, (unsigned long long)p->size, esc)
+					    : xasprintf("driver=raw,offset=%llu,file.driver=file,file.filename=%s",
+							(unsigned long long)p->off, esc);
+	const char *conv[] = {"qemu-img", "convert", "-q", "--image-opts", opts, "-O", "raw", slice, NULL};
+	if (proc_run(conv, NULL, NULL) < 0)
+		return -1;
+	const char *jr[] = {"debugfs", "-w", "-R", "journal_run", slice, NULL};
+	_cleanup_free_ char *out = NULL;
+	if (proc_run(jr, NULL, &out) < 0)
+		return -1;
+	/* debugfs reports a failed command on stderr and still exits 0: check the result. */
+	int fd = open(slice, O_RDONLY | O_CLOEXEC);
+	uint32_t incompat = 0;
+	int kind = fd >= 0 ? probe_fs(fd, 0, &incompat) : 0;
+	if (fd >= 0)
+		close(fd);
+	if (kind != 1 || (incompat & EXT_INCOMPAT_RECOVER))
+		return err_fail("replaying the journal of '%s' left it unreplayed", slice);
+	return 0;
+}
+
+/* One debugfs run over the ext file system at dev ("FILE" or "FILE?offset=N"):
+ * stat and dump each path into dir/f<i>. *ret_root is whether
+ * /etc/qvsa-release is a regular file there; c gets each path that is a
+ * regular file (symlinks and directories count as absent, as in image.c). */
+static int debugfs_read(const char *dev, const char *dir, const char *const *paths, bool *ret_root,
+			struct image_content *c)
+{
+	size_t n = 0;
+	while (paths[n])
+		n++;
+	_cleanup_free_ char *cmds = NULL;
+	size_t clen = 0;
+	FILE *f = open_memstream(&cmds, &clen);
+	if (!f)
+		abort();
+	fputs("stat /etc/qvsa-release\n", f);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "stat %s\ndump %s %s/f%zu\n", paths[i], paths[i], dir, i);
+	if (fclose(f) != 0)
+		abort();
+	_cleanup_free_ char *cmdfile = xasprintf("%s/cmds", dir);
+	if (fs_write_file_atomic(cmdfile, cmds, clen, 0600) < 0)
+		return -1;
+	const char *argv[] = {"debugfs", "-c", "-f", cmdfile, dev, NULL};
+	_cleanup_free_ char *out = NULL;
+	if (proc_run(argv, NULL, &out) < 0)
+		return -1;
+	/* debugfs echoes each command as "debugfs: CMD"; a stat's output follows
+	 * its echo, a missing file's error goes to stderr. */
+	bool regular[MAX_PATHS + 1];
+	if (n > MAX_PATHS)
+		return err_fail("debugfs: more than %d paths", MAX_PATHS);
+	size_t k = 0;
+	bool in_stat = false;
+	for (char *line = out; line && *line;) {
+		char *nl = strchr(line, '\n');
+		if (nl)
+			*nl = 0;
+		if (strncmp(line, "debugfs: ", 9) == 0) {
+			in_stat = strncmp(line + 9, "stat ", 5) == 0;
+			if (in_stat) {
+				if (k >= n + 1)
+					return err_fail("debugfs: unexpected output");
+				regular[k++] = false;
+			}
+		} else if (in_stat && strstr(line, "Type: regular")) {
+			regular[k - 1] = true;
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (k != n + 1)
+		return err_fail("debugfs: %zu of %zu stat results", k, n + 1);
+	*ret_root = regular[0];
+	if (!*ret_root)
+		return 0;
+	c->files = calloc(n + 1, sizeof(*c->files));
+	c->lens = calloc(n + 1, sizeof(*c->lens));
+	if (!c->files || !c->lens)
+		abort();
+	c->n_files = n;
+	for (size_t i = 0; i < n; i++) {
+		if (!regular[i + 1])
+			continue;
+		_cleanup_free_ char *p = xasprintf("%s/f%zu", dir, i);
+		char *buf = NULL;
+		size_t len = 0;
+		if (fs_read_file(p, &buf, &len) < 0)
+			return -1; /* caller frees what c holds */
+		c->files[i] = buf; /* fs_read_file adds the NUL */
+		c->lens[i] = len;
+	}
+	return 0;
+}
+
+/* Record why the direct reader declines a disk (for the debug log). Returns 1. */
+static int __attribute__((format(printf, 1, 2))) decline(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	err_fail("%s", buf);
+	return 1;
+}
+
+static void tmpdir_releasep(char **dir)
+{
+	if (*dir)
+		fs_tmpdir_release(*dir);
+}
+
+/* 0 read into c; 1 declined (with the reason recorded for the debug log); -1 interrupted. */
+int image_read_direct(const struct image_disk *d, const char *const *paths, struct image_content *c)
+{
+	for (size_t i = 0; paths[i]; i++)
+		if (paths[i][0] != '/' || strpbrk(paths[i], " \t\n\"'\\"))
+			return decline("path '%s' is not one debugfs reads literally", paths[i]);
+	if (!proc_have("debugfs") || !proc_have("qemu-img"))
+		return decline("debugfs or qemu-img is not installed");
+	_cleanup_(tmpdir_releasep) char *dir = fs_tmpdir_new("read");
+	if (!dir)
+		return 1;
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir);
+	const char *conv_fmt[] = {"qemu-img", "convert", "-q", "-f", d->format, "-O", "raw", d->path, raw, NULL};
+	const char *conv_probe[] = {"qemu-img", "convert", "-q", "-O", "raw", d->path, raw, NULL};
+	if (proc_run(d->format ? conv_fmt : conv_probe, NULL, NULL) < 0)
+		return 1;
+	if (check_interrupted() < 0)
+		return -1;
+	_cleanup_close_ int fd = open(raw, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return decline("opening '%s': %s", raw, strerror(errno));
+	uint64_t offs[MAX_PARTS], sizes[MAX_PARTS];
+	size_t np = 0;
+	if (image_partitions(fd, offs, sizes, MAX_PARTS, &np) < 0)
+		return decline("a partition table this reader does not know");
+	struct part parts[MAX_PARTS + 1];
+	for (size_t i = 0; i < np; i++)
+		parts[i] = (struct part){offs[i], sizes[i]};
+	if (np == 0)
+		parts[np++] = (struct part){0, 0};
+	for (size_t i = 0; i < np; i++) {
+		uint32_t incompat = 0;
+		int kind = probe_fs(fd, parts[i].off, &incompat);
+		if (kind == 2)
+			return decline("a partition holds XFS");
+		if (kind != 1)
+			continue;
+		if (incompat & EXT_INCOMPAT_JOURNAL_DEV)
+			return decline("an external journal");
+		_cleanup_free_ char *dev = NULL;
+		if (incompat & EXT_INCOMPAT_RECOVER) {
+			/* A guest that powered off without unmounting: replay as a mount would. */
+			dev = xasprintf("%s/part%zu.raw", dir, i);
+			if (replay_slice(raw, &parts[i], dev) < 0)
+				return 1;
+		} else {
+			dev = xasprintf("%s?offset=%llu", raw, (unsigned long long)parts[i].off);
+		}
+		bool root = false;
+		struct image_content got = {0};
+		if (debugfs_read(dev, dir, paths, &root, &got) < 0) {
+			image_content_clear(&got);
+			return 1;
+		}
+		if (root) {
+			*c = got;
+			return 0;
+		}
+		if (check_interrupted() < 0)
+			return -1;
+	}
+	/* libguestfs says it best (and the same way as ever): "not a qvsa image?". */
+	return decline("no ext2/3/4 partition holding /etc/qvsa-release");
+}
+
+int image_read_auto(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret,
+		    size_t *ret_launched)
+{
+	struct image_content *out = calloc(n ? n : 1, sizeof(*out));
+	if (!out)
+		abort();
+	_cleanup_free_ struct image_disk *rest = calloc(n ? n : 1, sizeof(*rest));
+	_cleanup_free_ size_t *rest_of = calloc(n ? n : 1, sizeof(*rest_of));
+	if (!rest || !rest_of)
+		abort();
+	const char *env = getenv("QVSA_DIRECT_READ");
+	bool direct = !env || strcmp(env, "0") != 0;
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		int rc = direct ? image_read_direct(&disks[i], paths, &out[i]) : 1;
+		if (rc < 0) {
+			image_contents_free(out, n);
+			return -1;
+		}
+		if (rc == 1) {
+			if (direct)
+				log_debug("image '%s': read through libguestfs: %s", disks[i].name ? disks[i].name : disks[i].path,
+					  err_msg() ? err_msg() : "?");
+			err_clear();
+			rest_of[m] = i;
+			rest[m++] = disks[i];
+		}
+	}
+	if (m > 0) {
+		struct image_content *c = NULL;
+		if (image_read_many(rest, m, paths, &c) < 0) {
+			image_contents_free(out, n);
+			return -1;
+		}
+		for (size_t k = 0; k < m; k++)
+			out[rest_of[k]] = c[k];
+		free(c);
+	}
+	*ret = out;
+	*ret_launched = m;
+	return 0;
+}
