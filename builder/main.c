@@ -338,9 +338,10 @@ static int cmd_verify(struct cli *c)
 		.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
 		.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
 		.timeout_s = c->timeout_s,
+		.jobs = c->jobs, /* 0 (no -j): one boot per online CPU */
 		.wrong_ca = c->wrong_ca,
 	};
-	/* Every artifact in one run: two libguestfs launches in all, one boot each. */
+	/* Every artifact in one run: the reads before and after batched, up to -j boots at once. */
 	int vrc = rc == 0 && nj > 0 ? verify_artifacts(jobs, nj, &o) : 0;
 
 	if (rc == 0 && nj > 1) /* one artifact: its message is the recorded error */
@@ -454,7 +455,7 @@ static int cmd_inspect(struct cli *c)
 static const struct command commands[] = {
 	{"build", cmd_build, "build RECIPE [--target T]... [--out DIR] [-j N] [--ova-digest sha1] [--accel A] [--json]",
 	 "assemble the disk, stamp it and write one artifact per target", 1, 1},
-	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--all] [--connect URI] [--accel A] [--json]",
+	{"verify", cmd_verify, "verify RECIPE|ARTIFACT [--target T]... [--all] [-j N] [--connect URI] [--accel A] [--json]",
 	 "boot artifacts under libvirt and prove first-boot personalization", 1, 1},
 	{"inspect", cmd_inspect, "inspect ARTIFACT [--json]", "print the OS and the stamp read from inside an image", 1, 1},
 	{"lint", cmd_lint, "lint RECIPE", "validate a recipe (and its targets) only", 1, 1},
@@ -471,7 +472,8 @@ static void usage(FILE *f)
 		   "  --all            verify: every target qvsa knows (their artifacts must be built)\n"
 		   "  --out DIR        artifacts folder (default: out); artifacts land in DIR/qVSA-X.Y/\n"
 		   "  --accel A        auto (probe KVM, fall back to TCG), kvm or tcg (default: auto)\n"
-		   "  -j, --jobs N     build: write artifacts of N disks at once (default 1)\n"
+		   "  -j, --jobs N     build: write artifacts of N disks at once (default 1);\n"
+		   "                   verify: boot N artifacts at once (default: the number of CPUs)\n"
 		   "  --ova-digest D   build: OVA manifest digest, sha256 (default) or sha1 for older vSphere\n"
 		   "  --connect URI    libvirt URI for verify (default: embedded QEMU driver, no daemon)\n"
 		   "  --perscode CODE  personalization code verify hands over through the platform's channel\n"
@@ -590,7 +592,7 @@ int main(int argc, char **argv)
 			char *end;
 			long v = strtol(optarg, &end, 10);
 			if (*end || v < 1 || v > 16) {
-				fprintf(stderr, "qvsa: -j '%s': expected a number of writers from 1 to 16\n", optarg);
+				fprintf(stderr, "qvsa: -j '%s': expected a number of jobs from 1 to 16\n", optarg);
 				return 2;
 			}
 			c.jobs = (unsigned)v;

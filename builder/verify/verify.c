@@ -27,10 +27,6 @@
 #include <sys/stat.h>
 #include <time.h>
 
-/* How often the console and the domain state are polled. */
-#define VERIFY_POLL_MS 100
-/* Seconds a console-personalized guest keeps running after its status line. */
-#define VERIFY_CONSOLE_SETTLE_S 1.0
 /* Console lines attached to a failure message. */
 #define VERIFY_ERROR_CONSOLE_LINES 20
 
@@ -80,8 +76,8 @@ const char *verify_handed_ca(const struct run *r)
 
 /* Everything on disk before the driver audit: overlay (of the disk unpacked
  * or converted when need be), the platform (HTTPS stub, its media and
- * metadata services) and domain XML. The libvirt connection waits for the
- * boot: one domain at a time. */
+ * metadata services) and domain XML. The libvirt connection is opened once,
+ * for every boot (verify_boot.c). */
 static int prepare(struct run *r)
 {
 	r->pops = platform_find(target_verify_platform(r->t));
@@ -255,123 +251,6 @@ static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *
 	return domain_xml(&ds, &r->xml);
 }
 
-/* At the console channel's prompts, type what a person would: the code,
- * the platform URL, the CA (docs/channels.md "Console prompt"). */
-static int answer_prompt(struct run *r)
-{
-	const char *what = console_prompt(r->con);
-	if (!what)
-		return 0;
-	_cleanup_free_ char *line = NULL;
-	if (strcmp(what, "perscode") == 0)
-		line = xasprintf("%s\n", r->o->perscode);
-	else if (strcmp(what, "platform_url") == 0)
-		line = xasprintf("%s\n", r->platform_url);
-	else if (strcmp(what, "ca") == 0)
-		line = xstrdup(verify_handed_ca(r)); /* PEM lines, the last one "-----END CERTIFICATE-----\n" */
-	else
-		line = xstrdup("\n");
-	console_prompt_answered(r->con);
-	log_debug("verify: answering the console prompt '%s'", what);
-	int rc = console_type(r->console_sock, line, 5000);
-	explicit_bzero(line, strlen(line));
-	return rc;
-}
-
-/* Follow the console until the domain stops, the budget runs out or a signal
- * arrives. Phases: boot (until the agent's start marker), personalize (until
- * its status line), then check (the power-off; left open for boot_one, its
- * start time in *ret_tcheck). */
-static int follow(struct run *r, struct verify_result *ret, unsigned timeout_s, enum vm_end *ret_end,
-		  double *ret_tcheck)
-{
-	enum { PH_BOOT, PH_PERSONALIZE, PH_CHECK } ph = PH_BOOT;
-	double t0 = now_monotonic(), deadline = t0 + timeout_s, t_status = 0;
-	double tph = log_phase_begin("boot", "%s (%s, %s, %s)", r->name, r->o->accel, target_verify_machine(r->t),
-				     ret->devices);
-	if (vm_start(r->vm) < 0) {
-		ret->t_boot = log_phase_end("boot", tph, false);
-		return -1;
-	}
-	r->booted = true;
-	enum vm_end end = VM_END_RUNNING;
-	for (bool last = false;; last = end != VM_END_RUNNING) {
-		if (console_follow(r->con, r->console_path) < 0)
-			return -1;
-		if (r->console_sock && !last && answer_prompt(r) < 0)
-			return -1;
-		if (ph == PH_BOOT && console_agent_started(r->con)) {
-			ret->t_boot = log_phase_end("boot", tph, true);
-			tph = log_phase_begin("personalize", "agent started; waiting for its status line");
-			ph = PH_PERSONALIZE;
-		}
-		if (ph != PH_CHECK && console_status(r->con)) {
-			if (ph == PH_BOOT)
-				ret->t_boot = log_phase_end("boot", tph, true);
-			else
-				ret->t_personalize = log_phase_end("personalize", tph, true);
-			tph = log_phase_begin("check", r->pops->console ? "status line seen; ending the VM"
-									 : "status line seen; waiting for power-off");
-			t_status = now_monotonic();
-			ph = PH_CHECK;
-		}
-		if (last) /* the console was read once more after the VM ended */
-			break;
-		if (vm_poll(r->vm, &end) < 0)
-			return -1;
-		if (end == VM_END_RUNNING && qvsa_interrupted)
-			end = VM_END_INTERRUPTED;
-		/* Nothing asks an appliance personalized at its console to power off
-		 * (that comes with user-data): its records are synced before the status
-		 * line, so once the line is in, verify ends the guest itself. */
-		else if (end == VM_END_RUNNING && r->pops->console && ph == PH_CHECK &&
-			 now_monotonic() >= t_status + VERIFY_CONSOLE_SETTLE_S)
-			end = VM_END_DONE;
-		else if (end == VM_END_RUNNING && now_monotonic() >= deadline)
-			end = VM_END_TIMEOUT;
-		if (end == VM_END_RUNNING) {
-			log_phase_status("%3.0fs  %.70s", now_monotonic() - t0, console_last_line(r->con));
-			nanosleep(&(struct timespec){.tv_nsec = VERIFY_POLL_MS * 1000000L}, NULL);
-		}
-	}
-	log_debug("verify: VM ended (%s) %.1fs after its start", vm_end_describe(end), now_monotonic() - t0);
-	if (ph == PH_BOOT)
-		ret->t_boot = log_phase_end("boot", tph, false);
-	else if (ph == PH_PERSONALIZE)
-		ret->t_personalize = log_phase_end("personalize", tph, false);
-	if (ph != PH_CHECK)
-		tph = log_phase_begin("check", "judging the run");
-	*ret_end = end;
-	*ret_tcheck = tph;
-	return 0;
-}
-
-/* Stage 3 for one run: connect, boot and follow it, judge what it showed. */
-static void boot_one(struct run *r)
-{
-	unsigned timeout_s = r->o->timeout_s ? r->o->timeout_s : VERIFY_DEFAULT_TIMEOUT_S;
-	/* One connection (and event loop) at a time: each run connects just before its boot. */
-	double t = now_monotonic();
-	int rc = vm_open(r->o->connect_uri, r->o->state_dir, r->name, r->xml, &r->vm);
-	r->res->t_prepare += now_monotonic() - t;
-	if (rc < 0) {
-		run_fail_recorded(r);
-		return;
-	}
-	enum vm_end end = VM_END_RUNNING;
-	double tc = 0;
-	rc = follow(r, r->res, timeout_s, &end, &tc);
-	if (rc < 0)
-		run_fail_recorded(r);
-	/* The domain is gone (or killed now): the overlay is no longer written. */
-	vm_close(r->vm);
-	r->vm = NULL;
-	if (rc < 0)
-		return;
-	rc = judge_boot(r, end, timeout_s);
-	r->res->t_check = log_phase_end("check", tc, rc == 0);
-}
-
 /* The runs still in the race (no failure yet), as pointers into runs; caller frees. */
 static size_t runs_alive(struct run *runs, size_t n, struct run ***ret)
 {
@@ -386,7 +265,7 @@ static size_t runs_alive(struct run *runs, size_t n, struct run ***ret)
 	return m;
 }
 
-/* One of the two libguestfs launches over every run still alive. */
+/* One of the two reads over every run still alive (direct where exact, the rest in one libguestfs launch). */
 struct read_stage {
 	const char *phase;        /* progress line tag */
 	const char *what;         /* what is read, for the progress line */
@@ -402,9 +281,10 @@ static const char *const check_paths[] = {"/etc/qvsa/components", "/etc/qvsa/per
 static const struct read_stage check_stage = {"check", "personalization in the overlays", check_paths, judge_overlay,
 					      false};
 
-/* Add the overlay of every run still alive to ONE libguestfs launch, read
- * the stage's paths and judge each run. Each run's share of the launch is
- * its time split evenly. */
+/* Read the stage's paths from the overlay of every run still alive (each
+ * directly where image_read_direct is exact, the others together in ONE
+ * libguestfs launch) and judge each run. Each run's share is the stage's
+ * time split evenly. */
 static void read_stage_run(const struct read_stage *st, struct run *runs, size_t n)
 {
 	_cleanup_free_ struct run **alive = NULL;
@@ -416,9 +296,13 @@ static void read_stage_run(const struct read_stage *st, struct run *runs, size_t
 		abort();
 	for (size_t k = 0; k < m; k++)
 		disks[k] = (struct image_disk){.path = alive[k]->overlay, .format = "qcow2", .name = alive[k]->artifact};
-	double t = log_phase_begin(st->phase, "%s: %zu image%s in one libguestfs launch", st->what, m, m == 1 ? "" : "s");
+	double t = log_phase_begin(st->phase, "%s: %zu image%s", st->what, m, m == 1 ? "" : "s");
 	struct image_content *c = NULL;
-	int rc = image_read_many(disks, m, st->paths, &c);
+	size_t launched = 0;
+	int rc = image_read_auto(disks, m, st->paths, &c, &launched);
+	if (rc == 0 && launched > 0)
+		log_phase_begin(st->phase, "%zu of %zu image%s read through one libguestfs launch (see QVSA_DEBUG=1 for why)",
+				launched, m, m == 1 ? "" : "s");
 	size_t nfail = 0;
 	if (rc < 0) {
 		/* Nothing was read: every run in this launch fails with the one error. */
@@ -469,7 +353,7 @@ static void keep_console(struct run *r, struct verify_result *ret)
 
 static void run_cleanup(struct run *r, struct verify_result *ret)
 {
-	vm_close(r->vm); /* destroys the domain, closes the connection, stops the event thread */
+	vm_close(r->vm); /* destroys the domain (verify_boot_all closes it already; kept for safety) */
 	r->vm = NULL;
 	stub_stop(r->stub);
 	r->stub = NULL;
@@ -577,10 +461,8 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 	}
 	/* 2. The driver audit of every image: no boot is spent on one that cannot find its disk or NIC. */
 	read_stage_run(&audit_stage, runs, n);
-	/* 3. One boot at a time. */
-	for (size_t i = 0; i < n && !qvsa_interrupted; i++)
-		if (!runs[i].failed)
-			boot_one(&runs[i]);
+	/* 3. Up to verify_jobs(o) boots at once (verify_boot.c). */
+	verify_boot_all(runs, n, verify_jobs(o));
 	/* 4. Every booted overlay. */
 	read_stage_run(&check_stage, runs, n);
 

@@ -24,6 +24,7 @@ struct verify_opts {
 	const char *expected_version; /* bootstrap version the stub must receive; required unless
 				       * every verify_job names its own */
 	unsigned timeout_s;           /* budget from domain start to power-off; 0: default 180 */
+	unsigned jobs;                /* boots at once; 0: the number of online CPUs */
 	bool keep_console;            /* keep the console log next to the artifact's work dir */
 	bool wrong_ca;                /* hand the guest a CA that did not sign the platform's certificate
 				       * (a negative check: the appliance must refuse the platform) */
@@ -56,11 +57,13 @@ struct verify_job {
 	struct verify_result result;  /* written by verify_artifacts in every case; verify_result_clear frees */
 };
 
-/* Verify n artifacts with two libguestfs launches in all: prepare every
- * overlay; ONE launch reads the initramfs (/boot/initrd.img) and the stamp
- * of every image for the driver audit (audit_initramfs) and the stamped
- * version, and a job that fails it is not booted; boot the others one at a
- * time; ONE launch reads every booted overlay for the verdict. Fills each
+/* Verify n artifacts: prepare every overlay; read the initramfs
+ * (/boot/initrd.img) and the stamp of every image for the driver audit
+ * (audit_initramfs) and the stamped version, and a job that fails it is not
+ * booted; boot the others, up to o->jobs at once over one libvirt
+ * connection; read every booted overlay for the verdict. Both reads go
+ * without an appliance where image_read_direct is exact, and the rest of
+ * each in ONE libguestfs launch. Fills each
  * jobs[i].result. Returns 0 if all passed; otherwise -1 with an error
  * recorded: for n == 1 the job's message, else "verification failed for K of
  * N artifacts" (each job's own message is in its result). Cleans up domains,

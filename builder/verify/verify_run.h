@@ -7,6 +7,7 @@
 #include "vm.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/stat.h>
 
 struct console;
@@ -48,7 +49,7 @@ struct run {
 	char *xml;                  /* the domain's XML, made in prepare, used at boot; owned */
 	char *stamp;                /* /etc/qvsa-release as the audit read it, before the boot; owned */
 	struct stub *stub;          /* owned; NULL before start */
-	struct vm *vm;              /* owned; NULL before connect and after the boot */
+	struct vm *vm;              /* owned; its domain on the shared host while it boots; else NULL */
 	struct console *con;        /* owned */
 	bool booted;                /* the domain was started (console lines are worth showing) */
 	bool failed;                /* a verdict against the run is in reason; later stages skip it */
@@ -66,6 +67,14 @@ int run_fail_recorded(struct run *r);
 /* The CA the guest is told to trust: the run's own, or (wrong_ca) one that
  * signed nothing, to prove the appliance refuses a platform it cannot verify. */
 const char *verify_handed_ca(const struct run *r);
+
+/* Boot every run still alive, up to jobs at once, over one libvirt
+ * connection (verify_boot.c); each is judged (judge_boot) as it ends, and a
+ * failure stays the run's. Destroys every domain before it returns, also on
+ * an interrupt. */
+void verify_boot_all(struct run *runs, size_t n, unsigned jobs);
+/* o->jobs, or the number of online CPUs when it is 0. */
+unsigned verify_jobs(const struct verify_opts *o);
 
 /* Judges (judge.c): each returns 0, or run_fail with the verdict. */
 /* What the console, the stub and the platform showed of a boot that ended as end. */

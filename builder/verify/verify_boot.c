@@ -1,0 +1,259 @@
+/* Stage 3 of verification: boot the prepared runs, up to N at once, over ONE
+ * libvirt connection and event loop (the embedded driver lives in this
+ * process and locks its root). One thread drives every boot: each turn of
+ * the loop reads each running boot's console, answers its prompts, moves its
+ * phase on and polls its domain, so console, judge and log need no locks.
+ * The event thread only marks domains ended (vm.c). */
+#include "verify_run.h"
+
+#include "cleanup.h"
+#include "console.h"
+#include "fs.h"
+#include "log.h"
+#include "platform.h"
+#include "target.h"
+#include "verify.h"
+#include "vm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often the consoles and the domain states are polled. */
+#define VERIFY_POLL_MS 100
+/* Seconds a console-personalized guest keeps running after its status line. */
+#define VERIFY_CONSOLE_SETTLE_S 1.0
+
+/* One boot in flight: where it is and since when. */
+struct boot {
+	struct run *r;      /* the run booted; borrowed */
+	enum { PH_BOOT, PH_PERSONALIZE, PH_CHECK } ph; /* boot: until the agent's start marker;
+							 * personalize: until its status line;
+							 * check: until the power-off, then judged */
+	double t0;          /* domain start (monotonic s) */
+	double deadline;    /* t0 + the run's budget */
+	double t_status;    /* when the status line was seen (0: not yet) */
+	double tph;         /* start of the current phase, for log_phase_end */
+	enum vm_end end;    /* VM_END_RUNNING until the domain ended (or verify ended it) */
+	unsigned timeout_s; /* the run's budget, for the verdict */
+	char tag[3][48];    /* progress tags per phase: "boot" or, with several boots at once, "boot aws" */
+};
+
+static unsigned run_timeout(const struct run *r)
+{
+	return r->o->timeout_s ? r->o->timeout_s : VERIFY_DEFAULT_TIMEOUT_S;
+}
+
+/* At the console channel's prompts, type what a person would: the code,
+ * the platform URL, the CA (docs/channels.md "Console prompt"). */
+static int answer_prompt(struct run *r)
+{
+	const char *what = console_prompt(r->con);
+	if (!what)
+		return 0;
+	_cleanup_free_ char *line = NULL;
+	if (strcmp(what, "perscode") == 0)
+		line = xasprintf("%s\n", r->o->perscode);
+	else if (strcmp(what, "platform_url") == 0)
+		line = xasprintf("%s\n", r->platform_url);
+	else if (strcmp(what, "ca") == 0)
+		line = xstrdup(verify_handed_ca(r)); /* PEM lines, the last one "-----END CERTIFICATE-----\n" */
+	else
+		line = xstrdup("\n");
+	console_prompt_answered(r->con);
+	log_debug("verify: %s: answering the console prompt '%s'", r->tname, what);
+	int rc = console_type(r->console_sock, line, 5000);
+	explicit_bzero(line, strlen(line));
+	return rc;
+}
+
+/* Create the domain of b->r on host h and start following it. -1: the run failed (recorded in it). */
+static int boot_start(struct vm_host *h, struct boot *b, bool tagged)
+{
+	struct run *r = b->r;
+	static const char *const phases[] = {"boot", "personalize", "check"};
+	for (size_t i = 0; i < ELEMENTSOF(phases); i++)
+		snprintf(b->tag[i], sizeof(b->tag[i]), tagged ? "%s %s" : "%s", phases[i], r->tname);
+	b->ph = PH_BOOT;
+	b->end = VM_END_RUNNING;
+	b->timeout_s = run_timeout(r);
+	b->tph = log_phase_begin(b->tag[PH_BOOT], "%s (%s, %s, %s)", r->name, r->o->accel, target_verify_machine(r->t),
+				 r->res->devices);
+	if (vm_new(h, r->name, r->xml, &r->vm) < 0 || vm_start(r->vm) < 0) {
+		r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, false);
+		run_fail_recorded(r);
+		vm_close(r->vm);
+		r->vm = NULL;
+		return -1;
+	}
+	r->booted = true;
+	b->t0 = now_monotonic();
+	b->deadline = b->t0 + b->timeout_s;
+	return 0;
+}
+
+/* One turn for a running boot: console, prompts, phases, domain state.
+ * Returns 1 once the boot is over (the console was read once more after
+ * the VM ended), 0 while it runs, -1 on a failure (recorded in the run). */
+static int boot_step(struct boot *b)
+{
+	struct run *r = b->r;
+	bool last = b->end != VM_END_RUNNING;
+	if (console_follow(r->con, r->console_path) < 0)
+		return run_fail_recorded(r);
+	if (r->console_sock && !last && answer_prompt(r) < 0)
+		return run_fail_recorded(r);
+	if (b->ph == PH_BOOT && console_agent_started(r->con)) {
+		r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, true);
+		b->tph = log_phase_begin(b->tag[PH_PERSONALIZE], "agent started; waiting for its status line");
+		b->ph = PH_PERSONALIZE;
+	}
+	if (b->ph != PH_CHECK && console_status(r->con)) {
+		if (b->ph == PH_BOOT)
+			r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, true);
+		else
+			r->res->t_personalize = log_phase_end(b->tag[PH_PERSONALIZE], b->tph, true);
+		b->tph = log_phase_begin(b->tag[PH_CHECK], r->pops->console ? "status line seen; ending the VM"
+									     : "status line seen; waiting for power-off");
+		b->t_status = now_monotonic();
+		b->ph = PH_CHECK;
+	}
+	if (last)
+		return 1;
+	if (vm_poll(r->vm, &b->end) < 0)
+		return run_fail_recorded(r);
+	double now = now_monotonic();
+	if (b->end == VM_END_RUNNING && qvsa_interrupted)
+		b->end = VM_END_INTERRUPTED;
+	/* Nothing asks an appliance personalized at its console to power off
+	 * (that comes with user-data): its records are synced before the status
+	 * line, so once the line is in, verify ends the guest itself. */
+	else if (b->end == VM_END_RUNNING && r->pops->console && b->ph == PH_CHECK &&
+		 now >= b->t_status + VERIFY_CONSOLE_SETTLE_S)
+		b->end = VM_END_DONE;
+	else if (b->end == VM_END_RUNNING && now >= b->deadline)
+		b->end = VM_END_TIMEOUT;
+	return 0;
+}
+
+/* The boot is over (rc from boot_step): end the domain and judge what it showed. */
+static void boot_finish(struct boot *b, int rc)
+{
+	struct run *r = b->r;
+	if (rc >= 0) {
+		log_debug("verify: %s: VM ended (%s) %.1fs after its start", r->tname, vm_end_describe(b->end),
+			  now_monotonic() - b->t0);
+		if (b->ph == PH_BOOT)
+			r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, false);
+		else if (b->ph == PH_PERSONALIZE)
+			r->res->t_personalize = log_phase_end(b->tag[PH_PERSONALIZE], b->tph, false);
+		if (b->ph != PH_CHECK)
+			b->tph = log_phase_begin(b->tag[PH_CHECK], "judging the run");
+	}
+	/* The domain is gone (or killed now): the overlay is no longer written. */
+	vm_close(r->vm);
+	r->vm = NULL;
+	if (rc < 0)
+		return;
+	rc = judge_boot(r, b->end, b->timeout_s);
+	r->res->t_check = log_phase_end(b->tag[PH_CHECK], b->tph, rc == 0);
+}
+
+/* The live status line: one boot as ever (seconds and its last console
+ * line), several as "target seconds" each. */
+static void show_status(const struct boot *bs, size_t n)
+{
+	char line[256] = "";
+	size_t used = 0, nrun = 0;
+	const struct boot *one = NULL;
+	double now = now_monotonic();
+	for (size_t i = 0; i < n; i++) {
+		if (!bs[i].r || bs[i].end != VM_END_RUNNING)
+			continue;
+		one = &bs[i];
+		nrun++;
+		if (used < sizeof(line))
+			used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s %.0fs", nrun > 1 ? "  " : "",
+						 bs[i].r->tname, now - bs[i].t0);
+	}
+	if (nrun == 1)
+		log_phase_status("%3.0fs  %.70s", now - one->t0, console_last_line(one->r->con));
+	else if (nrun > 1)
+		log_phase_status("%.100s", line);
+}
+
+unsigned verify_jobs(const struct verify_opts *o)
+{
+	if (o->jobs)
+		return o->jobs;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
+{
+	size_t alive = 0;
+	for (size_t i = 0; i < n; i++)
+		alive += !runs[i].failed;
+	if (alive == 0 || qvsa_interrupted)
+		return;
+	if (jobs == 0)
+		jobs = 1;
+	/* One connection for every boot; its cost is shared like a launch's. */
+	double t = now_monotonic();
+	struct vm_host *h = NULL;
+	int rc = vm_host_open(runs[0].o->connect_uri, runs[0].o->state_dir, &h);
+	double dt = now_monotonic() - t;
+	_cleanup_free_ char *msg = rc < 0 ? xstrdup(err_msg() ? err_msg() : "unknown error") : NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (runs[i].failed)
+			continue;
+		runs[i].res->t_prepare += dt / (double)alive;
+		if (rc < 0) {
+			run_fail(&runs[i], "%s", msg);
+			runs[i].kind = err_kind() == ERR_INPUT ? ERR_INPUT : ERR_FAIL;
+		}
+	}
+	err_clear();
+	if (rc < 0)
+		return;
+
+	size_t slots = jobs < alive ? jobs : alive;
+	struct boot *bs = calloc(slots, sizeof(*bs)); /* bs[k].r == NULL: a free slot */
+	if (!bs)
+		abort();
+	size_t next = 0, running = 0;
+	for (;;) {
+		/* Fill free slots in job order (the results table keeps that order anyway). */
+		for (size_t k = 0; k < slots && !qvsa_interrupted; k++) {
+			while (!bs[k].r && next < n) {
+				struct run *r = &runs[next++];
+				if (r->failed)
+					continue;
+				bs[k] = (struct boot){.r = r};
+				if (boot_start(h, &bs[k], jobs > 1) < 0)
+					bs[k].r = NULL;
+				else
+					running++;
+			}
+		}
+		if (running == 0)
+			break;
+		for (size_t k = 0; k < slots; k++) {
+			if (!bs[k].r)
+				continue;
+			int src = boot_step(&bs[k]);
+			if (src != 0) {
+				boot_finish(&bs[k], src);
+				bs[k].r = NULL;
+				running--;
+			}
+		}
+		show_status(bs, slots);
+		if (running > 0)
+			nanosleep(&(struct timespec){.tv_nsec = VERIFY_POLL_MS * 1000000L}, NULL);
+	}
+	free(bs);
+	vm_host_close(h);
+}
