@@ -227,3 +227,34 @@ Test(vm, embed_conf_gains_seccomp_line)
 	_cleanup_free_ char *prefix = vm_embed_conf("seccomp_sandboxes = 1\n");
 	cr_expect(strstr(prefix, "\nseccomp_sandbox = 0\n"), "only the exact key counts");
 }
+
+/* Several domains on one shared host (verify -j): each ends on its own, and
+ * closing the host destroys a domain still running. */
+Test(vm, shared_host_tracks_each_domain)
+{
+	virConnectPtr side = side_conn();
+	const char *names[] = {"qvsa-verify-1-a", "qvsa-verify-1-b"};
+	struct vm_host *h = NULL;
+	cr_assert_eq(vm_host_open(TEST_URI, NULL, &h), 0, "%s", err_msg());
+	struct vm *vms[2] = {NULL, NULL};
+	for (int i = 0; i < 2; i++) {
+		_cleanup_free_ char *xml = xml_named(names[i]);
+		cr_assert_eq(vm_new(h, names[i], xml, &vms[i]), 0, "%s", err_msg());
+		cr_assert_eq(vm_start(vms[i]), 0, "%s", err_msg());
+	}
+	virDomainPtr d = virDomainLookupByName(side, names[0]);
+	cr_assert_not_null(d);
+	cr_assert_eq(virDomainDestroy(d), 0);
+	virDomainFree(d);
+	cr_expect_eq(wait_end(vms[0]), VM_END_STOPPED);
+	enum vm_end end = VM_END_STOPPED;
+	cr_assert_eq(vm_poll(vms[1], &end), 0, "%s", err_msg());
+	cr_expect_eq(end, VM_END_RUNNING, "the other domain runs on: got %s", vm_end_describe(end));
+	vm_close(vms[0]);
+	cr_expect(exists(side, names[1]));
+	vm_close(vms[1]);
+	cr_expect(!exists(side, names[1]), "vm_close destroys its domain, the host stays open");
+	vm_host_close(h);
+	vm_host_close(NULL);
+	virConnectClose(side);
+}
