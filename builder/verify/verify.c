@@ -446,6 +446,14 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 			.con = console_new(),
 		};
 		r->name = domain_name(r->tname);
+		/* A target with two artifacts (aws: .vmdk and .raw) may boot both at once: names must differ. */
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(runs[k].name, r->name) == 0) {
+				char *u = xasprintf("%s-%zu", r->name, i + 1);
+				free(r->name);
+				r->name = u;
+				break;
+			}
 		domain_devices(target_verify_disk_bus(r->t), target_verify_disk_controller(r->t),
 			       target_verify_nic_model(r->t), r->res->devices, sizeof(r->res->devices));
 	}
