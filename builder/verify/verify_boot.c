@@ -183,6 +183,17 @@ static void show_status(const struct boot *bs, size_t n)
 		log_phase_status("%.100s", line);
 }
 
+/* A platform with a fixed SMBIOS UUID (EC2's) gives its domains that UUID,
+ * and libvirt runs one domain per UUID: such runs take turns. */
+static bool clashes(const struct run *r, const struct boot *bs, size_t n)
+{
+	const char *u = r->pops->smbios.uuid;
+	for (size_t i = 0; u && i < n; i++)
+		if (bs[i].r && bs[i].r->pops->smbios.uuid && strcmp(bs[i].r->pops->smbios.uuid, u) == 0)
+			return true;
+	return false;
+}
+
 unsigned verify_jobs(const struct verify_opts *o)
 {
 	if (o->jobs)
@@ -223,14 +234,19 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 	struct boot *bs = calloc(slots, sizeof(*bs)); /* bs[k].r == NULL: a free slot */
 	if (!bs)
 		abort();
-	size_t next = 0, running = 0;
+	bool *started = calloc(n, sizeof(*started));
+	if (!started)
+		abort();
+	size_t running = 0;
 	for (;;) {
-		/* Fill free slots in job order (the results table keeps that order anyway). */
+		/* Fill free slots in job order (the results table keeps that order
+		 * anyway), passing over a run whose domain would clash with a running one. */
 		for (size_t k = 0; k < slots && !qvsa_interrupted; k++) {
-			while (!bs[k].r && next < n) {
-				struct run *r = &runs[next++];
-				if (r->failed)
+			for (size_t i = 0; !bs[k].r && i < n; i++) {
+				struct run *r = &runs[i];
+				if (started[i] || r->failed || clashes(r, bs, slots))
 					continue;
+				started[i] = true;
 				bs[k] = (struct boot){.r = r};
 				if (boot_start(h, &bs[k], jobs > 1) < 0)
 					bs[k].r = NULL;
@@ -255,5 +271,6 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 			nanosleep(&(struct timespec){.tv_nsec = VERIFY_POLL_MS * 1000000L}, NULL);
 	}
 	free(bs);
+	free(started);
 	vm_host_close(h);
 }
