@@ -30,7 +30,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
-	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl e2fsprogs
+	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk
 
 .PHONY: all deps demo check unit integration install clean
 all: $(B)/qvsa $(AGENT)

@@ -1,5 +1,7 @@
-/* Disk assembly: partition, format, fill and make bootable a raw disk in one
- * libguestfs appliance launch. */
+/* Disk assembly: partition, format, fill and make bootable a raw disk. The
+ * default path runs host tools on the image file (sfdisk, mke2fs -d, mtools,
+ * grub-mkimage; no VM, no mount); QVSA_ASSEMBLE=guestfs selects the former
+ * path, every disk in one libguestfs appliance launch (extlinux for BIOS). */
 #ifndef QVSA_ASSEMBLE_H
 #define QVSA_ASSEMBLE_H
 
@@ -20,13 +22,25 @@ struct assemble_params {
 	const char *firmware;        /* "bios": extlinux + MBR code; "uefi": GPT, EFI system partition */
 	const char *esp_tar;         /* uefi: tar extracted onto the EFI system partition */
 	const char *what;            /* names the disk in progress and errors (e.g. its targets) */
+	const char *workdir;         /* host path: scratch folder of this disk (trees, core image) */
+	const char *guid_seed;       /* host path: disk, partition and FAT ids derive from it (build id) */
+	int64_t epoch;               /* host path: SOURCE_DATE_EPOCH, mke2fs's clock */
 };
 
 /* Size of the EFI system partition on UEFI disks. */
 #define ASSEMBLE_ESP_MIB 64
 
+/* Which way assemble_disks works: $QVSA_ASSEMBLE ("host", the default, or
+ * "guestfs"); records an input error for anything else. */
+int assemble_method(const char **ret);
+
+/* Assemble n disks by the method assemble_method picks. */
+int assemble_disks(const struct assemble_params *ps, size_t n);
+
 /* Assemble n disks in one libguestfs appliance launch (the launch is the
  * expensive part; each disk then takes seconds). */
-int assemble_disks(const struct assemble_params *ps, size_t n);
+int assemble_disks_guestfs(const struct assemble_params *ps, size_t n);
+/* Assemble one disk with host tools on the image file (assemble_host.c). */
+int assemble_disk_host(const struct assemble_params *p);
 
 #endif

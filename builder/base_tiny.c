@@ -139,7 +139,8 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 	_cleanup_free_ char *initrd = xasprintf("%s/initrd.img", ctx->workdir);
 	if (write_initramfs(ctx, initrd) < 0)
 		return -1;
-	for (const char *d = "proc\0sys\0dev\0run\0tmp\0mnt\0var/log\0boot/extlinux\0"; *d; d += strlen(d) + 1) {
+	for (const char *d = "proc\0sys\0dev\0run\0tmp\0mnt\0var/log\0boot/extlinux\0boot/grub\0"; *d;
+	     d += strlen(d) + 1) {
 		_cleanup_free_ char *dir = xasprintf("/%s", d);
 		if (pack_dir(rootfs, dir, strcmp(d, "tmp") == 0 ? 01777 : 0755) < 0)
 			return -1;
@@ -163,7 +164,20 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 					      "  INITRD /boot/initrd.img\n"
 					      "  APPEND %s\n",
 					      cmdline);
-	return pack_data(rootfs, "/boot/extlinux/extlinux.conf", 0644, conf, strlen(conf));
+	if (pack_data(rootfs, "/boot/extlinux/extlinux.conf", 0644, conf, strlen(conf)) < 0)
+		return -1;
+	/* GRUB (the host-tool assembly's BIOS loader; extlinux serves QVSA_ASSEMBLE=guestfs):
+	 * no menu, serial and screen both, as extlinux above. */
+	_cleanup_free_ char *grub = xasprintf("serial --unit=0 --speed=115200\n"
+					      "terminal_input serial console\n"
+					      "terminal_output serial console\n"
+					      "set timeout=0\n"
+					      "menuentry 'qVSA' {\n"
+					      "\tlinux /boot/vmlinuz %s\n"
+					      "\tinitrd /boot/initrd.img\n"
+					      "}\n",
+					      cmdline);
+	return pack_data(rootfs, "/boot/grub/grub.cfg", 0644, grub, strlen(grub));
 }
 
 #define SYSTEMD_BOOT "/usr/lib/systemd/boot/efi/systemd-bootx64.efi"

@@ -544,12 +544,17 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar,
 			.bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
 			.firmware = target_firmware(g->members[0]), .esp_tar = g->esp, .what = g->tnames,
+			.workdir = g->dir, .guid_seed = g->st.build_id, .epoch = g->st.epoch,
 		};
 	}
 
-	/* All disks in one libguestfs appliance: its launch is the expensive part. */
-	double t0 = log_phase_begin("assemble", "%zu disk%s (%s %s), one libguestfs launch", ng, ng > 1 ? "s" : "",
-				    recipe_disk_filesystem(r), recipe_disk_label(r));
+	/* Host tools per disk, or all disks in one libguestfs appliance (its launch is the expensive part). */
+	const char *method = NULL;
+	if (assemble_method(&method) < 0)
+		goto out;
+	double t0 = log_phase_begin("assemble", "%zu disk%s (%s %s), %s", ng, ng > 1 ? "s" : "",
+				    recipe_disk_filesystem(r), recipe_disk_label(r),
+				    strcmp(method, "host") == 0 ? "host tools" : "one libguestfs launch");
 	int arc = assemble_disks(aps, ng);
 	ret->t_assemble += log_phase_end("assemble", t0, arc == 0);
 	if (arc < 0 || check_interrupted() < 0)

@@ -53,13 +53,18 @@ static void last_line(const char *text, char *dst, size_t dstlen)
 
 int proc_run(const char *const *argv, const char *cwd, char **ret_out)
 {
+	return proc_run_input(argv, cwd, NULL, ret_out);
+}
+
+int proc_run_input(const char *const *argv, const char *cwd, const char *input, char **ret_out)
+{
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
 		return err_errno(errno, "running '%s': pipe", argv[0]);
 
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 0, input ? input : "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
 	if (cwd)

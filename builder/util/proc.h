@@ -10,6 +10,10 @@
  * returns -1. cwd may be NULL. */
 int proc_run(const char *const *argv, const char *cwd, char **ret_out);
 
+/* proc_run with stdin read from the file input (NULL: /dev/null), for
+ * tools that take their script only on stdin (sfdisk). */
+int proc_run_input(const char *const *argv, const char *cwd, const char *input, char **ret_out);
+
 /* True if prog is found in PATH (or is an executable path). */
 int proc_have(const char *prog);
 

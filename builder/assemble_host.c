@@ -1,0 +1,246 @@
+/* Assembly with host tools on the image file: sfdisk writes the partition
+ * table, mke2fs -d fills ext4 straight into the root partition's byte range,
+ * GRUB's boot sector and core image go in for BIOS, mtools writes the ESP for
+ * UEFI. No VM, no mount: seconds per disk. */
+#include "assemble_host.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "log.h"
+#include "proc.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define GRUB_PC_DIR "/usr/lib/grub/i386-pc"
+
+/* What GRUB needs built in: it reads no module from the disk. */
+static const char *const grub_modules[] = {
+	"biosdisk", "part_msdos", "part_gpt", "ext2", "search", "search_fs_uuid", "normal", "linux",
+	"serial", "terminal", "configfile", "echo", "test",
+};
+
+/* A scratch tree removed on every exit path. */
+static void rm_treep(char **dir)
+{
+	if (*dir) {
+		fs_rm_rf(*dir);
+		free(*dir);
+	}
+}
+#define _cleanup_tree_ _cleanup_(rm_treep)
+
+/* Unpack a deterministic tar into dir, keeping owners, modes and mtimes. */
+static int unpack(const char *tar, const char *dir)
+{
+	if (fs_mkdir_p(dir, 0755) < 0)
+		return -1;
+	const char *argv[] = {"tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", tar, "-C", dir, NULL};
+	return proc_run(argv, NULL, NULL);
+}
+
+static int write_at(int fd, const void *buf, size_t len, uint64_t off, const char *raw)
+{
+	if (pwrite(fd, buf, len, (off_t)off) != (ssize_t)len)
+		return err_errno(errno, "writing '%s' at %" PRIu64, raw, off);
+	return 0;
+}
+
+/* The debugfs script being written by times_entry (nftw passes no user pointer). */
+static __thread FILE *times_script;
+static __thread size_t times_prefix;
+static __thread int64_t times_epoch;
+
+static int times_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	const char *rel = path + times_prefix;
+	if (strpbrk(rel, "\"\n\\"))
+		return err_fail("'%s': a name debugfs cannot be told about", path), 1;
+	for (const char *f = "ctime\0atime\0mtime\0"; *f; f += strlen(f) + 1)
+		fprintf(times_script, "sif \"%s\" %s @%" PRId64 "\n", *rel ? rel : "/", f, times_epoch);
+	return 0;
+}
+
+/* mke2fs -d copies each file's times from the unpacked tree: ctime and atime
+ * are the moment of unpacking, and a directory tar made implicitly or filled
+ * after restoring its time has that moment as mtime. Every entry of a qvsa
+ * archive has the build's epoch as mtime (pack.h), so all three get it
+ * (debugfs on the partition's byte range: no mount). */
+static int fix_times(const struct assemble_params *p, const struct asm_layout *l, const char *tree)
+{
+	_cleanup_free_ char *script = NULL;
+	size_t len = 0;
+	times_script = open_memstream(&script, &len);
+	if (!times_script)
+		abort();
+	times_prefix = strlen(tree);
+	times_epoch = p->epoch;
+	int rc = nftw(tree, times_entry, 16, FTW_PHYS);
+	fclose(times_script);
+	times_script = NULL;
+	if (rc != 0)
+		return rc < 0 ? err_errno(errno, "walking '%s'", tree) : -1;
+	_cleanup_free_ char *path = xasprintf("%s/debugfs.txt", p->workdir);
+	if (fs_write_file_atomic(path, script, len, 0644) < 0)
+		return -1;
+	_cleanup_free_ char *dev = xasprintf("%s?offset=%" PRIu64, p->raw_path, l->parts[l->root].start * ASM_SECTOR);
+	/* Its clock, too, writes the superblock's last write time. */
+	_cleanup_free_ char *clock = xasprintf("E2FSPROGS_FAKE_TIME=%" PRId64, p->epoch);
+	const char *argv[] = {"env", clock, "debugfs", "-w", "-f", path, dev, NULL};
+	rc = proc_run(argv, NULL, NULL);
+	unlink(path);
+	return rc;
+}
+
+/* GRUB i386-pc: a core image holding every module it needs, in the MBR gap or
+ * the BIOS boot partition, and boot.img in the first sector. */
+static int install_grub(const struct assemble_params *p, const struct asm_layout *l)
+{
+	if (!fs_exists(GRUB_PC_DIR "/boot.img"))
+		return err_fail("BIOS boot loader '%s' is missing (install grub-pc-bin)", GRUB_PC_DIR);
+	_cleanup_free_ char *early = xasprintf("%s/grub-early.cfg", p->workdir);
+	_cleanup_free_ char *core_path = xasprintf("%s/core.img", p->workdir);
+	_cleanup_free_ char *cfg = asm_grub_early_cfg(p->fs_uuid);
+	if (fs_write_file_atomic(early, cfg, strlen(cfg), 0644) < 0)
+		return -1;
+	const char *argv[8 + ELEMENTSOF(grub_modules) + 4] = {"grub-mkimage", "-O", "i386-pc", "-d", GRUB_PC_DIR,
+							      "-c", early, "-p", "/boot/grub", "-o", core_path};
+	size_t n = 11;
+	for (size_t i = 0; i < ELEMENTSOF(grub_modules); i++)
+		argv[n++] = grub_modules[i];
+	argv[n] = NULL;
+	int rc = proc_run(argv, NULL, NULL);
+	unlink(early);
+	_cleanup_free_ char *core = NULL, *boot = NULL;
+	size_t core_len = 0, boot_len = 0;
+	if (rc == 0)
+		rc = fs_read_file(core_path, &core, &core_len);
+	unlink(core_path);
+	if (rc < 0 || fs_read_file(GRUB_PC_DIR "/boot.img", &boot, &boot_len) < 0)
+		return -1;
+	size_t padded = (core_len + ASM_SECTOR - 1) / ASM_SECTOR * ASM_SECTOR;
+	if (padded / ASM_SECTOR > l->core_max)
+		return err_fail("GRUB core image: %zu sectors, only %" PRIu64 " fit before the root partition",
+				padded / ASM_SECTOR, l->core_max);
+	char *grown = realloc(core, padded);
+	if (!grown)
+		abort();
+	core = grown;
+	memset(core + core_len, 0, padded - core_len);
+
+	_cleanup_close_ int fd = open(p->raw_path, O_RDWR | O_CLOEXEC);
+	unsigned char sector0[ASM_SECTOR];
+	if (fd < 0 || pread(fd, sector0, sizeof(sector0), 0) != (ssize_t)sizeof(sector0))
+		return err_errno(errno, "reading the boot sector of '%s'", p->raw_path);
+	if (asm_grub_patch(sector0, (unsigned char *)boot, boot_len, (unsigned char *)core, padded, l->core_sector) < 0)
+		return -1;
+	if (write_at(fd, core, padded, l->core_sector * ASM_SECTOR, p->raw_path) < 0 ||
+	    write_at(fd, sector0, sizeof(sector0), 0, p->raw_path) < 0)
+		return -1;
+	return 0;
+}
+
+/* The ESP: FAT made by mformat in its byte range, filled by mcopy. */
+static int fill_esp(const struct assemble_params *p, const struct asm_layout *l)
+{
+	const struct asm_part *esp = &l->parts[0];
+	_cleanup_tree_ char *tree = xasprintf("%s/esp-tree", p->workdir);
+	if (unpack(p->esp_tar, tree) < 0)
+		return -1;
+	_cleanup_free_ char *img = xasprintf("%s@@%" PRIu64, p->raw_path, esp->start * ASM_SECTOR);
+	_cleanup_free_ char *total = xasprintf("%" PRIu64, esp->sectors);
+	_cleanup_free_ char *hidden = xasprintf("%" PRIu64, esp->start);
+	char serial[37];
+	asm_guid(p->guid_seed, "esp serial", serial);
+	serial[8] = 0;
+	/* The geometry is nominal (UEFI reads LBA); -H: sectors before the partition. */
+	const char *fmt[] = {"mformat", "-i", img, "-T", total, "-h", "64", "-s", "32", "-H", hidden,
+			     "-N", serial, "-v", "ESP", "::", NULL};
+	if (proc_run(fmt, NULL, NULL) < 0)
+		return -1;
+	/* mcopy -s copies trees; its sources are the top-level entries, sorted. */
+	struct dirent **ents = NULL;
+	int ne = scandir(tree, &ents, NULL, alphasort);
+	if (ne < 0)
+		return err_errno(errno, "listing '%s'", tree);
+	const char **argv = calloc((size_t)ne + 8, sizeof(*argv));
+	char **paths = calloc((size_t)ne + 1, sizeof(*paths));
+	if (!argv || !paths)
+		abort();
+	size_t n = 0, np = 0;
+	argv[n++] = "mcopy";
+	argv[n++] = "-s";
+	argv[n++] = "-m"; /* keep the tar's mtimes */
+	argv[n++] = "-i";
+	argv[n++] = img;
+	for (int i = 0; i < ne; i++) {
+		if (strcmp(ents[i]->d_name, ".") != 0 && strcmp(ents[i]->d_name, "..") != 0)
+			argv[n++] = paths[np++] = xasprintf("%s/%s", tree, ents[i]->d_name);
+		free(ents[i]);
+	}
+	free(ents);
+	argv[n++] = "::/";
+	int rc = np ? proc_run(argv, NULL, NULL) : 0;
+	for (size_t i = 0; i < np; i++)
+		free(paths[i]);
+	free(paths);
+	free(argv);
+	return rc;
+}
+
+int assemble_disk_host(const struct assemble_params *p)
+{
+	const char *what = p->what ? p->what : p->raw_path;
+	struct asm_layout l;
+	if (asm_layout_make(p, &l) < 0)
+		return -1;
+	{
+		_cleanup_close_ int fd = open(p->raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || ftruncate(fd, (off_t)p->size) < 0)
+			return err_errno(errno, "creating disk '%s'", p->raw_path);
+	}
+	log_phase_status("%s: partitioning (%s%s)", what, l.gpt ? "gpt" : "mbr", l.uefi ? ", EFI system partition" : "");
+	_cleanup_free_ char *script = asm_sfdisk_script(p, &l);
+	_cleanup_free_ char *script_path = xasprintf("%s/sfdisk.txt", p->workdir);
+	if (fs_write_file_atomic(script_path, script, strlen(script), 0644) < 0)
+		return -1;
+	const char *sf[] = {"sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "never", p->raw_path, NULL};
+	int rc = proc_run_input(sf, NULL, script_path, NULL);
+	unlink(script_path);
+	if (rc < 0) {
+		err_prefix("%s: partitioning", what);
+		return -1;
+	}
+
+	log_phase_status("%s: making %s from the root filesystem archive", what, p->filesystem);
+	{
+		_cleanup_tree_ char *tree = xasprintf("%s/root-tree", p->workdir);
+		if (unpack(p->rootfs_tar, tree) < 0) {
+			err_prefix("%s: unpacking the root filesystem", what);
+			return -1;
+		}
+		_cleanup_strv_ char **argv = asm_mke2fs_argv(p, &l, tree);
+		if (proc_run((const char *const *)argv, NULL, NULL) < 0 || fix_times(p, &l, tree) < 0) {
+			err_prefix("%s: making %s", what, p->filesystem);
+			return -1;
+		}
+	}
+	if (l.uefi) {
+		log_phase_status("%s: filling the EFI system partition", what);
+		rc = fill_esp(p, &l);
+	} else {
+		log_phase_status("%s: installing GRUB (i386-pc)", what);
+		rc = install_grub(p, &l);
+	}
+	if (rc < 0)
+		err_prefix("%s", what);
+	return rc;
+}
