@@ -13,8 +13,8 @@
 #   BENCH_JOBS=N          qvsa build -j (default: nproc)
 #   BENCH_ACCEL=A         qvsa --accel (default auto)
 #   BENCH_RESULTS=DIR     where the JSON goes (default bench/results)
-#   BENCH_WORKDIR=DIR     scratch (default a new folder under $TMPDIR or /tmp)
-#   BENCH_KEEP=1          keep the scratch folder
+#   BENCH_TMPDIR=DIR      where the scratch folder is made (default $TMPDIR or /tmp)
+#   BENCH_KEEP=1          keep the scratch folder (logs, times.tsv)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -41,8 +41,7 @@ for tool in qemu-img pigz gzip openssl sha256sum /usr/bin/time python3; do
 done
 [ -x "$qvsa" ] || { echo "bench: $qvsa not built (make all)" >&2; exit 2; }
 
-work=${BENCH_WORKDIR:-$(mktemp -d "${TMPDIR:-/tmp}/qvsa-bench.XXXXXX")}
-mkdir -p "$work"
+work=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/qvsa-bench.XXXXXX")
 cleanup() {
 	local rc=$?
 	if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "bench: scratch kept in $work" >&2; else rm -rf "$work"; fi
@@ -77,6 +76,10 @@ qvsa_run() {
 	/usr/bin/time -v -o "$log.time" "$@" >"$log" 2>&1 || rc=$?
 	put "$r" "$kind" wall "$(elapsed "$t0" "$EPOCHREALTIME")"
 	put "$r" "$kind" maxrss_kb "$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$log.time")"
+	if ((rc)); then
+		echo "bench: '$*' failed (exit $rc); its output ends:" >&2
+		tail -30 "$log" >&2
+	fi
 	return $rc
 }
 
@@ -190,7 +193,6 @@ if [ "$example" = 1 ]; then
 		vrc=0
 		qvsa_run 0 example-verify "$work/example-verify.log" "$qvsa" verify "${ex[@]}" --all || vrc=$?
 		put 0 example-verify exit "$vrc"
-		((vrc == 0)) || { say "verify --all failed (exit $vrc):"; tail -30 "$work/example-verify.log" >&2; }
 	fi
 	rm -rf "$work/example"
 fi
