@@ -30,9 +30,10 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
-	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk
+	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
+	time pigz python3
 
-.PHONY: all deps demo check unit integration install clean
+.PHONY: all deps demo check unit integration install clean bench
 all: $(B)/qvsa $(AGENT)
 
 $(B)/%.o: %.c
@@ -89,6 +90,12 @@ demo: deps
 	$(B)/qvsa build recipes/qvsa.yaml --out out -j 2 $(DEMO_SEL)
 	$(B)/qvsa verify recipes/qvsa.yaml --out out $(DEMO_SEL)
 	@echo "artifacts: $(CURDIR)/out/$$(cat VERSION)/ (manifest.json, SHA256SUMS)"
+
+# qvsa's writers against the script they replace, on one disk, alternating
+# rounds; then the example recipe's build and verify --all (docs/bench.md).
+# Never part of check. BENCH_QUICK=1: ~100 MB payload; BENCH_VERIFY=0: no boots.
+bench: all
+	bench/bench.sh
 
 install: all
 	install -D -m 0755 $(B)/qvsa $(DESTDIR)$(PREFIX)/bin/qvsa
