@@ -122,8 +122,8 @@ static void *pool_worker(void *arg)
 	return NULL;
 }
 
-/* Deflate a batch of n slots on every thread, this one included. */
-static void pool_run(struct pool *p, struct slot *slots, size_t n, struct libdeflate_compressor *c)
+/* Hand a batch of n slots to the workers (they deflate while this thread feeds the previous one). */
+static void pool_start(struct pool *p, struct slot *slots, size_t n)
 {
 	pthread_mutex_lock(&p->lock);
 	p->slots = slots;
@@ -132,6 +132,11 @@ static void pool_run(struct pool *p, struct slot *slots, size_t n, struct libdef
 	p->gen++;
 	pthread_cond_broadcast(&p->work);
 	pthread_mutex_unlock(&p->lock);
+}
+
+/* Help with the started batch, then wait until all of it is deflated. */
+static void pool_wait(struct pool *p, struct libdeflate_compressor *c)
+{
 	pool_drain(p, c);
 	pthread_mutex_lock(&p->lock);
 	while (p->finished < p->n)
@@ -187,7 +192,7 @@ struct pass {
 	struct pool pool;          /* the compressors */
 	pthread_t th[MAX_THREADS]; /* worker threads */
 	unsigned n_th;             /* started */
-	struct slot slots[BATCH];  /* the batch */
+	struct slot slots[2][BATCH]; /* two batches: one deflated while the other is fed to the sinks */
 	struct libdeflate_compressor *c; /* this thread's compressor (owned) */
 	uint8_t *zero_z;           /* the all-zero grain, deflated (owned) */
 	struct writer_grain zero;  /* it as a grain */
@@ -208,10 +213,11 @@ static void pass_clear(struct pass *ps)
 	pthread_mutex_destroy(&ps->pool.lock);
 	pthread_cond_destroy(&ps->pool.work);
 	pthread_cond_destroy(&ps->pool.done);
-	for (size_t i = 0; i < BATCH; i++) {
-		free(ps->slots[i].data);
-		free(ps->slots[i].z);
-	}
+	for (size_t b = 0; b < 2; b++)
+		for (size_t i = 0; i < BATCH; i++) {
+			free(ps->slots[b][i].data);
+			free(ps->slots[b][i].z);
+		}
 	for (size_t i = 0; ps->sinks && i < ps->n; i++)
 		ps->jobs[i].w->sink->free(ps->sinks[i]);
 	free(ps->sinks);
@@ -222,10 +228,10 @@ static void pass_clear(struct pass *ps)
 }
 
 /* Hand the batch to every sink whose disk reaches it. */
-static int feed(struct pass *ps, size_t n)
+static int feed(struct pass *ps, const struct slot *slots, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const struct writer_grain *g = &ps->slots[i].g;
+		const struct writer_grain *g = &slots[i].g;
 		for (size_t j = 0; j < ps->n; j++) {
 			if (g->offset >= ps->jobs[j].in.size)
 				continue;
@@ -236,6 +242,24 @@ static int feed(struct pass *ps, size_t n)
 		}
 	}
 	return check_interrupted();
+}
+
+/* Read the next batch of grains from *off into slots (holes are not read); *ret_n of them. */
+static int read_batch(struct pass *ps, struct extents *ext, struct slot *slots, uint64_t size, uint64_t *off,
+		      size_t *ret_n)
+{
+	size_t n = 0;
+	for (; n < BATCH && *off < size; n++) {
+		struct slot *s = &slots[n];
+		uint32_t len = size - *off < WRITER_GRAIN ? (uint32_t)(size - *off) : WRITER_GRAIN;
+		s->g = (struct writer_grain){.offset = *off, .len = len};
+		s->read = extents_data(ext, *off, len);
+		if (s->read && read_full(ps->fd, s->data, len, *off, ps->jobs[0].in.raw) < 0)
+			return -1;
+		*off += len;
+	}
+	*ret_n = n;
+	return 0;
 }
 
 static int pass_run(struct pass *ps, unsigned threads)
@@ -263,9 +287,10 @@ static int pass_run(struct pass *ps, unsigned threads)
 	if (!ps->c)
 		abort();
 	ps->pool.bound = libdeflate_deflate_compress_bound(ps->c, WRITER_GRAIN);
-	for (size_t i = 0; i < BATCH; i++)
-		if (!(ps->slots[i].data = malloc(WRITER_GRAIN)) || !(ps->slots[i].z = malloc(ps->pool.bound)))
-			abort();
+	for (size_t b = 0; b < 2; b++)
+		for (size_t i = 0; i < BATCH; i++)
+			if (!(ps->slots[b][i].data = malloc(WRITER_GRAIN)) || !(ps->slots[b][i].z = malloc(ps->pool.bound)))
+				abort();
 	if (!(ps->zero_z = malloc(ps->pool.bound)))
 		abort();
 	ps->zero = (struct writer_grain){.len = WRITER_GRAIN, .zero = true, .deflated = ps->zero_z,
@@ -279,7 +304,8 @@ static int pass_run(struct pass *ps, unsigned threads)
 			long nc = sysconf(_SC_NPROCESSORS_ONLN);
 			threads = nc > 0 ? (unsigned)nc : 1;
 		}
-		for (unsigned i = 1; i < threads && i < MAX_THREADS; i++)
+		/* As many workers as cores: this thread mostly feeds sinks, and helps when it waits. */
+		for (unsigned i = 0; i < threads && i < MAX_THREADS; i++)
 			if (pthread_create(&ps->th[ps->n_th], NULL, pool_worker, &ps->pool) == 0)
 				ps->n_th++;
 	}
@@ -288,20 +314,25 @@ static int pass_run(struct pass *ps, unsigned threads)
 		if (ps->jobs[j].w->sink->open(&ps->jobs[j].in, ps->jobs[j].out, &ps->sinks[j]) < 0)
 			return -1;
 	struct extents ext = {.fd = ps->fd, .start = 0, .end = 0};
-	for (uint64_t off = 0; off < size;) {
-		size_t n = 0;
-		for (; n < BATCH && off < size; n++) {
-			struct slot *s = &ps->slots[n];
-			uint32_t len = size - off < WRITER_GRAIN ? (uint32_t)(size - off) : WRITER_GRAIN;
-			s->g = (struct writer_grain){.offset = off, .len = len};
-			s->read = extents_data(&ext, off, len);
-			if (s->read && read_full(ps->fd, s->data, len, off, raw) < 0)
-				return -1;
-			off += len;
-		}
-		pool_run(&ps->pool, ps->slots, n, ps->c);
-		if (feed(ps, n) < 0)
+	uint64_t off = 0;
+	size_t n = 0, cur = 0;
+	if (read_batch(ps, &ext, ps->slots[cur], size, &off, &n) < 0)
+		return -1;
+	pool_start(&ps->pool, ps->slots[cur], n);
+	while (n > 0) {
+		pool_wait(&ps->pool, ps->c);
+		size_t n_next = 0;
+		if (read_batch(ps, &ext, ps->slots[!cur], size, &off, &n_next) < 0)
 			return -1;
+		if (n_next)
+			pool_start(&ps->pool, ps->slots[!cur], n_next);
+		if (feed(ps, ps->slots[cur], n) < 0) {
+			if (n_next)
+				pool_wait(&ps->pool, ps->c); /* the workers must be done with the buffers first */
+			return -1;
+		}
+		cur = !cur;
+		n = n_next;
 	}
 	for (size_t j = 0; j < ps->n; j++)
 		if (ps->jobs[j].w->sink->finish(ps->sinks[j], ps->jobs[j].sha256, &ps->jobs[j].size) < 0) {
