@@ -52,7 +52,10 @@ static la_ssize_t capture_write(struct archive *a, void *p, const void *buf, siz
 	return (la_ssize_t)len;
 }
 
-/* The GNU tar header of disk.raw, as libarchive writes it (owner root, the epoch as mtime). */
+/* The GNU tar header of disk.raw, as libarchive writes it (owner root, the
+ * epoch as mtime). libarchive is given size 0, so that closing it writes no
+ * data; the size and the checksum are then set as GNU tar sets them: 11
+ * octal digits, or base-256 in all 12 bytes from 8 GiB on. */
 static int tar_header(const struct writer_input *in, const char *out, uint8_t head[TAR_BLOCK])
 {
 	struct capture c = {.len = 0};
@@ -60,13 +63,26 @@ static int tar_header(const struct writer_input *in, const char *out, uint8_t he
 	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
 	    archive_write_open(a, &c, NULL, capture_write, NULL) != ARCHIVE_OK)
 		return gce_err(a, out, "open");
-	struct archive_entry *e = pack_entry_new(MEMBER, AE_IFREG, 0644, in->epoch > 0 ? in->epoch : 0, in->size);
+	struct archive_entry *e = pack_entry_new(MEMBER, AE_IFREG, 0644, in->epoch > 0 ? in->epoch : 0, 0);
 	int r = archive_write_header(a, e);
 	archive_entry_free(e);
-	if (r != ARCHIVE_OK || c.len != TAR_BLOCK)
+	if (r != ARCHIVE_OK || archive_write_close(a) != ARCHIVE_OK || c.len != TAR_BLOCK)
 		return gce_err(a, out, MEMBER);
-	archive_write_fail(a); /* no data follows through libarchive: it must not pad the member */
 	memcpy(head, c.head, TAR_BLOCK);
+	uint8_t *size = head + 124;
+	if (in->size < (1ull << 33)) {
+		snprintf((char *)size, 12, "%011llo", (unsigned long long)in->size);
+	} else {
+		size[0] = 0x80;
+		for (int i = 0; i < 11; i++)
+			size[11 - i] = (uint8_t)(in->size >> (8 * i));
+	}
+	memset(head + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < TAR_BLOCK; i++)
+		sum += head[i];
+	snprintf((char *)head + 148, 7, "%06o", sum);
+	head[155] = ' ';
 	return 0;
 }
 
