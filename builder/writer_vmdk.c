@@ -11,7 +11,6 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
-#include "proc.h"
 #include "target.h"
 
 #include <fcntl.h>
