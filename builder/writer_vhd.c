@@ -110,48 +110,15 @@ static int footer_patch(int fd, off_t off, const uint8_t uuid[16], uint32_t stam
 	return 0;
 }
 
-/* CHS geometry from the size, as the VHD specification computes it (appendix). */
-static void chs(uint64_t size, uint8_t g[4])
-{
-	uint64_t total = size / 512, spt, heads, cth;
-	if (total > 65535ull * 16 * 255)
-		total = 65535ull * 16 * 255;
-	if (total >= 65535ull * 16 * 63) {
-		spt = 255;
-		heads = 16;
-		cth = total / spt;
-	} else {
-		spt = 17;
-		cth = total / spt;
-		heads = (cth + 1023) / 1024;
-		if (heads < 4)
-			heads = 4;
-		if (cth >= heads * 1024 || heads > 16) {
-			spt = 31;
-			heads = 16;
-			cth = total / spt;
-		}
-		if (cth >= heads * 1024) {
-			spt = 63;
-			heads = 16;
-			cth = total / spt;
-		}
-	}
-	uint64_t cyl = cth / heads;
-	g[0] = (uint8_t)(cyl >> 8);
-	g[1] = (uint8_t)cyl;
-	g[2] = (uint8_t)heads;
-	g[3] = (uint8_t)spt;
-}
-
 static void put_be64(uint8_t *p, uint64_t v)
 {
 	put_be32(p, (uint32_t)(v >> 32));
 	put_be32(p + 4, (uint32_t)v);
 }
 
-/* A fixed disk's footer. Creator "qem2" tells QEMU (and says to Hyper-V's
- * readers) that the current size, not the CHS geometry, is the disk's size. */
+/* A fixed disk's footer, as qemu-img writes it with force_size=on: creator
+ * "qem2" and the largest CHS geometry (65535/16/255) tell QEMU and other
+ * readers that the current size, not the geometry, is the disk's size. */
 static void footer_fixed(const struct writer_input *in, uint8_t f[FOOTER_SIZE])
 {
 	memset(f, 0, FOOTER_SIZE);
@@ -165,7 +132,8 @@ static void footer_fixed(const struct writer_input *in, uint8_t f[FOOTER_SIZE])
 	memcpy(f + 36, "Wi2k", 4);    /* creator host OS */
 	put_be64(f + F_ORIG_SIZE, in->size);
 	put_be64(f + F_CUR_SIZE, in->size);
-	chs(in->size, f + 56);
+	static const uint8_t max_chs[4] = {0xff, 0xff, 16, 255};
+	memcpy(f + 56, max_chs, sizeof(max_chs));
 	put_be32(f + F_DISK_TYPE, DISK_FIXED);
 	derive_uuid(in, f + F_UUID);
 	put_be32(f + F_CHECKSUM, vhd_checksum(f, FOOTER_SIZE, F_CHECKSUM));

@@ -224,3 +224,29 @@ Test(stream, vmdk_check_refuses_a_stream_without_its_end)
 	cr_assert_eq(writer_find("vmdk")->check(out, size, &a), -1);
 	cr_assert(strstr(err_msg(), "artifact '") && strstr(err_msg(), "footer"), "%s", err_msg());
 }
+
+/* The fixed VHD's footer is qemu-img's (force_size=on) but for the clock and the random id. */
+Test(stream, vhd_fixed_footer_is_qemu_imgs)
+{
+	const uint64_t size = 64 * MIB;
+	_cleanup_free_ char *raw = make_disk(size);
+	struct target_artifact a = {.writer = "vhd", .extension = "vhd", .options = fixed_opt, .n_options = 1};
+	struct writer_input in = {.raw = raw, .size = size, .artifact = &a, .version = "qVSA-1.0", .workdir = dir,
+				  .build_id = "0123456789abcdef", .name = "x.vhd"};
+	_cleanup_free_ char *out = xasprintf("%s/x.vhd", dir), *ref = xasprintf("%s/ref.vhd", dir);
+	cr_assert_eq(writer_find("vhd")->write(&in, out), 0, "%s", err_msg());
+	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc", "-o", "subformat=fixed,force_size=on",
+			      raw, ref, NULL};
+	cr_assert_eq(proc_run(argv, NULL, NULL), 0, "%s", err_msg());
+	uint8_t f[SECTOR], r[SECTOR];
+	int fd = open(out, O_RDONLY), rfd = open(ref, O_RDONLY);
+	cr_assert_eq(pread(fd, f, SECTOR, (off_t)size), SECTOR);
+	cr_assert_eq(pread(rfd, r, SECTOR, (off_t)size), SECTOR);
+	close(fd);
+	close(rfd);
+	cr_assert_eq(memcmp(f, r, 24), 0, "cookie, features, version, data offset");
+	cr_assert_eq(memcmp(f + 28, r + 28, 64 - 28), 0, "creator, sizes, geometry, type");
+	cr_assert_eq(memcmp(f + 84, r + 84, SECTOR - 84), 0, "saved state, reserved");
+	const char *cmp[] = {"qemu-img", "compare", "-q", "-f", "vpc", "-F", "vpc", out, ref, NULL};
+	cr_assert_eq(proc_run(cmp, NULL, NULL), 0, "%s", err_msg());
+}
