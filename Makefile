@@ -3,10 +3,10 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0
+PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0 libdeflate
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/verify -Ibuilder/verify/platforms -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
+CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -15,7 +15,7 @@ endif
 B        := build
 # Stamped build dates come from the last commit, never the clock.
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
-LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/verify/*.c builder/verify/platforms/*.c))
+LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/write/*.c builder/verify/*.c builder/verify/platforms/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 MAIN_OBJ := $(B)/builder/main.o
 AGENT_DIR := templates/bootstrap-agent
@@ -26,7 +26,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
 
 # Debian packages qvsa needs to build, test and run (installed by `make deps`).
-DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
+DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev libdeflate-dev \
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \

@@ -136,49 +136,120 @@ int build_add_layers(const struct recipe *r, const char *datadir, const struct s
 	return 0;
 }
 
-/* Write, check and hash one of a target's artifacts; fills *a. */
-static int write_artifact(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-			  const char *raw, uint64_t size, const struct target *t, const struct target_artifact *ta_in,
-			  const char *outdir, const char *workdir, struct build_artifact *a)
+/* One artifact of a group being written: its identity and its writer's options. */
+struct pending {
+	const struct writer_ops *w;      /* its writer */
+	const struct target *t;          /* its target */
+	const struct target_artifact *ta; /* its options: ta_in, or copy with command-line overrides */
+	struct target_artifact copy;     /* ta_in with overrides applied, when ta points here */
+	struct target_option opts[16];   /* copy's options */
+	uint64_t size;                   /* its virtual size (the target's alignment applied) */
+	struct build_artifact *a;        /* its slot in the build result */
+	char *tmp;                       /* temporary file beside the final one (owned) */
+};
+
+/* Fill p and *a for one of a target's artifacts. */
+static void pending_init(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+			 const struct target *t, const struct target_artifact *ta_in, uint64_t size,
+			 const char *outdir, struct build_artifact *a, struct pending *p)
 {
-	const struct writer_ops *w = writer_find(ta_in->writer);
+	p->w = writer_find(ta_in->writer);
+	p->t = t;
+	p->ta = ta_in;
+	p->size = size;
+	p->a = a;
 	/* Command-line overrides of writer options: a copy of the artifact with them applied. */
-	struct target_artifact copy = *ta_in;
-	struct target_option opts[16];
-	const struct target_artifact *ta = ta_in;
-	if (o->ova_digest && strcmp(w->name, "ova") == 0 && ta_in->n_options < ELEMENTSOF(opts)) {
+	if (o->ova_digest && strcmp(p->w->name, "ova") == 0 && ta_in->n_options < ELEMENTSOF(p->opts)) {
 		size_t n = 0;
+		p->copy = *ta_in;
 		for (size_t i = 0; i < ta_in->n_options; i++)
 			if (strcmp(ta_in->options[i].key, "digest") != 0)
-				opts[n++] = ta_in->options[i];
-		opts[n++] = (struct target_option){"digest", o->ova_digest};
-		copy.options = opts;
-		copy.n_options = n;
-		ta = &copy;
+				p->opts[n++] = ta_in->options[i];
+		p->opts[n++] = (struct target_option){"digest", o->ova_digest};
+		p->copy.options = p->opts;
+		p->copy.n_options = n;
+		p->ta = &p->copy;
 	}
 	a->target = xstrdup(target_name(t));
-	a->writer = xstrdup(w->name);
-	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), ta->extension);
+	a->writer = xstrdup(p->w->name);
+	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), p->ta->extension);
 	a->path = xasprintf("%s/%s", outdir, a->file);
 	a->vsize = size;
 	memcpy(a->build_id, st->build_id, sizeof(a->build_id));
-	_cleanup_free_ char *tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
-	struct writer_input in = {.raw = raw, .size = size, .target = t, .artifact = ta, .version = recipe_version(r),
-				  .workdir = workdir, .epoch = st->epoch, .build_id = st->build_id, .name = a->file};
-	double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(t), a->file, w->name);
-	int rc = w->write(&in, tmp);
+	p->tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
+}
+
+static struct writer_input pending_input(const struct recipe *r, const struct stamp *st, const char *raw,
+					 const char *workdir, const struct pending *p)
+{
+	return (struct writer_input){.raw = raw, .size = p->size, .target = p->t, .artifact = p->ta,
+				     .version = recipe_version(r), .workdir = workdir, .epoch = st->epoch,
+				     .build_id = st->build_id, .name = p->a->file};
+}
+
+/* Whether p's writer takes it as a sink of the group's one reader. */
+static bool pending_streams(const struct pending *p)
+{
+	return p->w->sink && (!p->w->sink->accepts || p->w->sink->accepts(p->ta));
+}
+
+/* Check a written artifact and move it to its final name; sha256 set means
+ * the writer hashed it while writing, else it is hashed here. */
+static int pending_finish(struct pending *p, int rc)
+{
+	struct build_artifact *a = p->a;
 	if (rc == 0)
-		rc = w->check(tmp, size, ta);
-	if (rc == 0)
-		rc = fs_sha256_file(tmp, a->sha256, &a->size);
-	if (rc == 0 && rename(tmp, a->path) < 0)
+		rc = p->w->check(p->tmp, p->size, p->ta);
+	if (rc == 0 && !a->sha256[0])
+		rc = fs_sha256_file(p->tmp, a->sha256, &a->size);
+	if (rc == 0 && rename(p->tmp, a->path) < 0)
 		rc = err_errno(errno, "renaming into '%s'", a->path);
 	if (rc < 0) {
-		unlink(tmp);
-		err_prefix("target '%s'", target_name(t));
+		unlink(p->tmp);
+		err_prefix("target '%s'", target_name(p->t));
 	}
-	log_phase_end("write", t0, rc == 0);
 	return rc;
+}
+
+/* Every streamed artifact of the group in one pass over its disk. */
+static int write_streamed(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
+			  struct pending *ps, size_t n)
+{
+	_cleanup_free_ struct writer_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	_cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	if (!jobs || !idx)
+		abort();
+	size_t nj = 0;
+	char *names = NULL;
+	size_t nlen = 0;
+	FILE *f = open_memstream(&names, &nlen);
+	for (size_t i = 0; i < n; i++)
+		if (pending_streams(&ps[i])) {
+			jobs[nj] = (struct writer_job){.w = ps[i].w, .in = pending_input(r, st, raw, workdir, &ps[i]),
+						       .out = ps[i].tmp};
+			fprintf(f, "%s%s", nj ? ", " : "", ps[i].a->file);
+			idx[nj++] = i;
+		}
+	fclose(f);
+	_cleanup_free_ char *list = names;
+	if (nj == 0)
+		return 0;
+	double t0 = log_phase_begin("write", "one pass over the disk: %s", list);
+	int rc = writer_stream(jobs, nj, 0);
+	log_phase_end("write", t0, rc == 0);
+	if (rc < 0) {
+		for (size_t j = 0; j < nj; j++)
+			unlink(jobs[j].out);
+		return -1;
+	}
+	for (size_t j = 0; j < nj; j++) {
+		struct pending *p = &ps[idx[j]];
+		memcpy(p->a->sha256, jobs[j].sha256, sizeof(p->a->sha256));
+		p->a->size = jobs[j].size;
+		if (pending_finish(p, 0) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res)
@@ -384,7 +455,8 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 	return rc;
 }
 
-/* Write every artifact of the group's targets from its assembled disk. */
+/* Write every artifact of the group's targets from its assembled disk:
+ * the streamed ones in one pass, then those qemu-img writes. */
 static int group_write(const struct recipe *r, const struct build_opts *o, struct group *g, struct build_result *res)
 {
 	/* Smallest alignment first: growing the raw disk only ever adds zeros at its end. */
@@ -395,22 +467,43 @@ static int group_write(const struct recipe *r, const struct build_opts *o, struc
 				g->members[i] = g->members[j];
 				g->members[j] = tmp;
 			}
+	size_t n = 0;
+	for (size_t i = 0; i < g->nm; i++)
+		n += target_n_artifacts(g->members[i]);
+	struct pending *ps = calloc(n ? n : 1, sizeof(*ps));
+	if (!ps)
+		abort();
 	uint64_t size = recipe_disk_size(r);
+	n = 0;
 	for (size_t i = 0; i < g->nm; i++) {
 		uint64_t al = target_size_alignment(g->members[i]);
-		uint64_t want = (size + al - 1) / al * al;
-		if (want != size && truncate(g->raw, (off_t)want) < 0)
-			return err_errno(errno, "growing '%s'", g->raw);
-		size = want;
-		for (size_t j = 0; j < target_n_artifacts(g->members[i]); j++) {
-			struct build_artifact *a = &res->artifacts[g->first_slot++];
-			int rc = write_artifact(r, o, &g->st, g->raw, size, g->members[i],
-						target_artifact_at(g->members[i], j), res->out_dir, g->dir, a);
-			if (rc < 0 || check_interrupted() < 0)
-				return -1;
-		}
+		size = (size + al - 1) / al * al;
+		for (size_t j = 0; j < target_n_artifacts(g->members[i]); j++, n++)
+			pending_init(r, o, &g->st, g->members[i], target_artifact_at(g->members[i], j), size,
+				     res->out_dir, &res->artifacts[g->first_slot++], &ps[n]);
 	}
-	return 0;
+	int rc = write_streamed(r, &g->st, g->raw, g->dir, ps, n);
+	/* The rest read the raw file whole, so it grows to each one's size (in order, zeros at the end). */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		struct pending *p = &ps[i];
+		if (pending_streams(p))
+			continue;
+		struct stat st;
+		if (stat(g->raw, &st) < 0 || ((uint64_t)st.st_size < p->size && truncate(g->raw, (off_t)p->size) < 0)) {
+			rc = err_errno(errno, "growing '%s'", g->raw);
+			break;
+		}
+		struct writer_input in = pending_input(r, &g->st, g->raw, g->dir, p);
+		double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(p->t), p->a->file, p->w->name);
+		rc = pending_finish(p, p->w->write(&in, p->tmp));
+		log_phase_end("write", t0, rc == 0);
+		if (rc == 0)
+			rc = check_interrupted();
+	}
+	for (size_t i = 0; i < n; i++)
+		free(ps[i].tmp);
+	free(ps);
+	return rc;
 }
 
 /* Writers of several disks at once (-j): groups are independent (each has its own raw disk). */

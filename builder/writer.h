@@ -4,6 +4,7 @@
 #ifndef QVSA_WRITER_H
 #define QVSA_WRITER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,12 +27,50 @@ struct writer_input {
 					artifact (OVA members, VMDK extent); NULL: VERSION-TARGET.EXTENSION */
 };
 
+/* The reader hands the disk to sinks in grains of this many bytes (the
+ * streamOptimized VMDK grain, 128 sectors). */
+#define WRITER_GRAIN (64u << 10)
+
+/* One grain of the disk, as every sink of a pass receives it, in order. */
+struct writer_grain {
+	uint64_t offset;         /* byte offset in the disk, a multiple of WRITER_GRAIN */
+	uint32_t len;            /* bytes: WRITER_GRAIN, less only for the last grain of a disk */
+	const uint8_t *data;     /* the bytes (reader's buffer, valid during the call); NULL: a hole */
+	bool zero;               /* every byte is zero (always for a hole) */
+	const uint8_t *deflated; /* raw deflate (RFC 1951, final block included) of the len bytes; NULL
+				    unless a sink of the pass set deflate */
+	uint32_t deflated_len;   /* bytes at deflated */
+	uint32_t adler32;        /* Adler-32 of the bytes (zlib wrapper), with deflated */
+	uint32_t crc32;          /* CRC-32 of the bytes (gzip wrapper), with deflated */
+};
+
+/* A format written as a stream: the reader opens every sink of a pass,
+ * hands each the disk grain by grain, then finishes it. Sinks only append,
+ * so the file's SHA-256 is taken as it is written. */
+struct writer_sink_ops {
+	bool deflate; /* the sink uses writer_grain.deflated (the reader deflates each grain once for all) */
+	/* Whether this artifact's options are written as a stream (else by write); NULL: always. */
+	bool (*accepts)(const struct target_artifact *a);
+	/* Start writing out (a temporary name) for in; *ret_sink is the sink's state. */
+	int (*open)(const struct writer_input *in, const char *out, void **ret_sink);
+	/* The next grain; grains come in order, each once, covering [0, in->size). */
+	int (*grain)(void *sink, const struct writer_grain *g);
+	/* Complete the file; its SHA-256 (hex) and size. */
+	int (*finish)(void *sink, char ret_sha256[65], uint64_t *ret_size);
+	/* Release the state (after finish, or on error); accepts NULL; removes no file. */
+	void (*free)(void *sink);
+};
+
 /* Operations of one artifact format. */
 struct writer_ops {
 	const char *name;        /* as named by targets' artifact.writer */
 	const char *disk_format; /* QEMU/libvirt/libguestfs format of the bootable disk in the artifact */
-	/* Write the artifact to out (a temporary name the caller renames). */
+	/* Write the artifact to out (a temporary name the caller renames). For a
+	 * streamed format, a pass of its sink alone. */
 	int (*write)(const struct writer_input *in, const char *out);
+	/* The format as a stream fed by the one reader (writer_stream); NULL: write
+	 * does all (qemu-img), and the caller hashes the file it leaves. */
+	const struct writer_sink_ops *sink;
 	/* Check a finished artifact against the format's and the target's rules
 	 * (virtual size, structure); independent of how it was written. */
 	int (*check)(const char *path, uint64_t expect_size, const struct target_artifact *a);
@@ -40,6 +79,22 @@ struct writer_ops {
 	int (*unpack)(const char *artifact, const char *dir, char **ret_disk);
 };
 
+/* One artifact of a streamed pass. */
+struct writer_job {
+	const struct writer_ops *w; /* its writer (w->sink non-NULL) */
+	struct writer_input in;     /* its input; in.raw is the same for every job of a pass, in.size its own */
+	const char *out;            /* temporary file to write */
+	char sha256[65];            /* set on success: hex SHA-256 of the file, taken while writing */
+	uint64_t size;              /* set on success: the file's size */
+};
+
+/* Read jobs[0].in.raw once, skipping holes, and feed every job's sink; deflate
+ * grains once for every sink that wants it, on threads workers (0: every
+ * core). Each job reads [0, in.size); beyond the raw file's end is zeros. */
+int writer_stream(struct writer_job *jobs, size_t n, unsigned threads);
+/* A pass with w's sink alone: the write operation of a streamed format. */
+int writer_stream_one(const struct writer_ops *w, const struct writer_input *in, const char *out);
+
 /* The writer called name, or NULL. */
 const struct writer_ops *writer_find(const char *name);
 
@@ -47,10 +102,18 @@ const struct writer_ops *writer_find(const char *name);
  * reports them; records an error naming the artifact if they differ. */
 int writer_qemu_img_check(const char *artifact, const char *format, uint64_t expect_size);
 
-/* Shared by the vmdk and ova writers (writer_vmdk.c). Write in->raw as a
- * stream-optimized VMDK to out whose embedded extent is called extent_name;
- * its CID derives from in->build_id, extent_name and the size. */
-int writer_vmdk_stream(const struct writer_input *in, const char *out, const char *extent_name);
+/* Shared by the vmdk and ova writers (writer_vmdk.c): a stream-optimized
+ * VMDK written at path grain by grain, whose embedded extent is called
+ * extent_name (its CID derives from in->build_id, extent_name and the size),
+ * its digest taken with md (NULL: SHA-256) while written. */
+struct vmdk_stream;
+struct evp_md_st;
+int vmdk_stream_open(const struct writer_input *in, const char *extent_name, const char *path,
+		     const struct evp_md_st *md, struct vmdk_stream **ret);
+int vmdk_stream_grain(struct vmdk_stream *v, const struct writer_grain *g);
+/* Directory, footer, end-of-stream; ret_hex holds the digest (2 * EVP_MAX_MD_SIZE + 1 bytes). */
+int vmdk_stream_finish(struct vmdk_stream *v, char *ret_hex, uint64_t *ret_size);
+void vmdk_stream_free(struct vmdk_stream *v);
 /* Check a VMDK's first len bytes (enough to hold its embedded descriptor):
  * sparse header, stream-optimized, capacity expect_size. what prefixes error
  * messages, e.g. "artifact 'x.ova': member 'x-disk1.vmdk'". */

@@ -1,9 +1,11 @@
 /* Google Compute Engine image: a gzip'd tar in GNU format (what GCE's
  * importer documents: `tar --format=oldgnu -czf`) holding exactly one
- * member, disk.raw, whose size is a whole number of GiB. Written natively
- * with libarchive: one entry, owner root, the build's epoch as mtime, no
- * time in the gzip header, no pax headers or extended attributes. */
+ * member, disk.raw, whose size is a whole number of GiB. A sink of the one
+ * reader: the tar header from libarchive (one entry, owner root, the build's
+ * epoch as mtime, no pax headers or extended attributes), then the disk as
+ * gzip members made of the reader's shared deflate; no time in any gzip header. */
 #include "writer.h"
+#include "outfile.h"
 #include "pack.h"
 
 #include "cleanup.h"
@@ -15,6 +17,7 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libdeflate.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -30,88 +33,148 @@ static int gce_err(struct archive *a, const char *path, const char *what)
 	return err_fail("writing '%s': %s: %s", path, what, archive_error_string(a));
 }
 
-/* Feed len bytes of zeros (a hole of the raw disk) to the archive. */
-static int put_zeros(struct archive *a, const char *out, const char *zero, uint64_t len)
+#define TAR_BLOCK 512
+#define TAR_RECORD 10240 /* GNU tar pads the archive to records of 20 blocks */
+
+/* Collects what libarchive writes: the member's header. */
+struct capture {
+	uint8_t head[TAR_BLOCK]; /* the first block written */
+	size_t len;              /* bytes of it so far */
+};
+
+static la_ssize_t capture_write(struct archive *a, void *p, const void *buf, size_t len)
 {
-	while (len > 0) {
-		size_t n = len < CHUNK ? (size_t)len : CHUNK;
-		if (archive_write_data(a, zero, n) != (la_ssize_t)n)
-			return gce_err(a, out, MEMBER);
-		len -= n;
-		if (check_interrupted() < 0)
-			return -1;
-	}
-	return 0;
+	(void)a;
+	struct capture *c = p;
+	size_t n = len < TAR_BLOCK - c->len ? len : TAR_BLOCK - c->len;
+	memcpy(c->head + c->len, buf, n);
+	c->len += n;
+	return (la_ssize_t)len;
 }
 
-/* Copy the raw disk's bytes; holes are not read, only written as zeros. */
-static int put_disk(struct archive *a, const char *out, int fd, const char *raw, uint64_t size)
+/* The GNU tar header of disk.raw, as libarchive writes it (owner root, the
+ * epoch as mtime). libarchive is given size 0, so that closing it writes no
+ * data; the size and the checksum are then set as GNU tar sets them: 11
+ * octal digits, or base-256 in all 12 bytes from 8 GiB on. */
+static int tar_header(const struct writer_input *in, const char *out, uint8_t head[TAR_BLOCK])
 {
-	_cleanup_free_ char *buf = malloc(CHUNK), *zero = calloc(1, CHUNK);
-	if (!buf || !zero)
-		abort();
-	uint64_t pos = 0;
-	while (pos < size) {
-		off_t data = lseek(fd, (off_t)pos, SEEK_DATA);
-		uint64_t next = data < 0 ? size : (uint64_t)data; /* ENXIO: only a hole remains */
-		if (data < 0 && errno != ENXIO)
-			next = pos; /* no SEEK_DATA here: read everything */
-		if (next > size)
-			next = size;
-		if (put_zeros(a, out, zero, next - pos) < 0)
-			return -1;
-		pos = next;
-		off_t hole = lseek(fd, (off_t)pos, SEEK_HOLE);
-		uint64_t end = hole < 0 || (uint64_t)hole > size ? size : (uint64_t)hole;
-		if (end == pos)
-			end = size;
-		while (pos < end) {
-			size_t want = end - pos < CHUNK ? (size_t)(end - pos) : CHUNK;
-			ssize_t r = pread(fd, buf, want, (off_t)pos);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				return r < 0 ? err_errno(errno, "reading '%s'", raw)
-					     : err_fail("reading '%s': ends before %" PRIu64 " bytes", raw, size);
-			if (archive_write_data(a, buf, (size_t)r) != r)
-				return gce_err(a, out, MEMBER);
-			pos += (uint64_t)r;
-			if (check_interrupted() < 0)
-				return -1;
-		}
-	}
-	return 0;
-}
-
-static int gce_write(const struct writer_input *in, const char *out)
-{
-	if (in->size % GIB != 0)
-		return err_input("writing '%s': GCE needs a disk of whole GiB, this one is %" PRIu64
-				 " bytes (set size_alignment: 1G in the target)", out, in->size);
-	_cleanup_close_ int fd = open(in->raw, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0)
-		return err_errno(errno, "reading '%s'", in->raw);
-	if ((uint64_t)st.st_size != in->size)
-		return err_fail("writing '%s': '%s' is %jd bytes, expected %" PRIu64, out, in->raw, (intmax_t)st.st_size,
-				in->size);
-
+	struct capture c = {.len = 0};
 	_cleanup_(archive_freep) struct archive *a = archive_write_new();
-	/* GNU tar headers (magic "ustar  "), as GNU tar --format=oldgnu writes them for one plain file. */
-	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK || archive_write_add_filter_gzip(a) != ARCHIVE_OK ||
-	    archive_write_set_filter_option(a, "gzip", "timestamp", NULL) != ARCHIVE_OK ||
-	    archive_write_open_filename(a, out) != ARCHIVE_OK)
+	if (archive_write_set_format_gnutar(a) != ARCHIVE_OK || archive_write_set_bytes_per_block(a, 0) != ARCHIVE_OK ||
+	    archive_write_open(a, &c, NULL, capture_write, NULL) != ARCHIVE_OK)
 		return gce_err(a, out, "open");
-	struct archive_entry *e = pack_entry_new(MEMBER, AE_IFREG, 0644, in->epoch > 0 ? in->epoch : 0, in->size);
+	struct archive_entry *e = pack_entry_new(MEMBER, AE_IFREG, 0644, in->epoch > 0 ? in->epoch : 0, 0);
 	int r = archive_write_header(a, e);
 	archive_entry_free(e);
-	if (r != ARCHIVE_OK)
+	if (r != ARCHIVE_OK || archive_write_close(a) != ARCHIVE_OK || c.len != TAR_BLOCK)
 		return gce_err(a, out, MEMBER);
-	if (put_disk(a, out, fd, in->raw, in->size) < 0)
-		return -1;
-	if (archive_write_close(a) != ARCHIVE_OK)
-		return gce_err(a, out, "close");
+	memcpy(head, c.head, TAR_BLOCK);
+	uint8_t *size = head + 124;
+	if (in->size < (1ull << 33)) {
+		snprintf((char *)size, 12, "%011llo", (unsigned long long)in->size);
+	} else {
+		size[0] = 0x80;
+		for (int i = 0; i < 11; i++)
+			size[11 - i] = (uint8_t)(in->size >> (8 * i));
+	}
+	memset(head + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < TAR_BLOCK; i++)
+		sum += head[i];
+	snprintf((char *)head + 148, 7, "%06o", sum);
+	head[155] = ' ';
 	return 0;
+}
+
+/* A GCE image being written: one gzip member per grain (RFC 1952 allows a
+ * file of several; gzip, GNU tar, libarchive and Go read them as one stream),
+ * each the reader's shared deflate, so nothing here compresses the disk. */
+struct gce_sink {
+	struct outfile *f;                  /* the file (owned) */
+	struct libdeflate_compressor *c;    /* for the tar header and trailer (owned) */
+	uint64_t tar_len;                   /* tar bytes so far */
+};
+
+/* One gzip member holding len bytes whose raw deflate is z. */
+static int gz_member(struct outfile *f, const uint8_t *z, size_t zlen, uint32_t crc, uint32_t len)
+{
+	/* No name, no time, OS Unix (as libarchive writes it without a timestamp). */
+	static const uint8_t head[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+	uint8_t tail[8];
+	for (int i = 0; i < 4; i++) {
+		tail[i] = (uint8_t)(crc >> (8 * i));
+		tail[4 + i] = (uint8_t)(len >> (8 * i));
+	}
+	if (outfile_write(f, head, sizeof(head)) < 0 || outfile_write(f, z, zlen) < 0)
+		return -1;
+	return outfile_write(f, tail, sizeof(tail));
+}
+
+/* Deflate buf here (the few tar blocks that are not the disk) as one member. */
+static int gz_small(struct gce_sink *s, const uint8_t *buf, size_t len)
+{
+	size_t bound = libdeflate_deflate_compress_bound(s->c, len);
+	_cleanup_free_ uint8_t *z = malloc(bound);
+	if (!z)
+		abort();
+	size_t n = libdeflate_deflate_compress(s->c, buf, len, z, bound);
+	s->tar_len += len;
+	return gz_member(s->f, z, n, libdeflate_crc32(0, buf, len), (uint32_t)len);
+}
+
+static int gce_open_sink(const struct writer_input *in, const char *out, void **ret)
+{
+	if (in->size % GIB != 0)
+		return err_input("GCE needs a disk of whole GiB, this one is %" PRIu64
+				 " bytes (set size_alignment: 1G in the target)", in->size);
+	struct gce_sink *s = calloc(1, sizeof(*s));
+	if (!s || !(s->c = libdeflate_alloc_compressor(6)))
+		abort();
+	*ret = s;
+	uint8_t head[TAR_BLOCK];
+	if (tar_header(in, out, head) < 0 || outfile_open(out, NULL, &s->f) < 0)
+		return -1;
+	return gz_small(s, head, sizeof(head));
+}
+
+static int gce_grain(void *p, const struct writer_grain *g)
+{
+	struct gce_sink *s = p;
+	s->tar_len += g->len;
+	return gz_member(s->f, g->deflated, g->deflated_len, g->crc32, g->len);
+}
+
+static int gce_finish(void *p, char sha[65], uint64_t *size)
+{
+	struct gce_sink *s = p;
+	/* The member's padding (none: whole GiB), the two end blocks, and the record's padding. */
+	size_t end = (size_t)((s->tar_len + 2 * TAR_BLOCK + TAR_RECORD - 1) / TAR_RECORD * TAR_RECORD - s->tar_len);
+	_cleanup_free_ uint8_t *zero = calloc(1, end);
+	if (!zero)
+		abort();
+	if (gz_small(s, zero, end) < 0)
+		return -1;
+	return outfile_finish(s->f, sha, size);
+}
+
+static void gce_free(void *p)
+{
+	struct gce_sink *s = p;
+	if (!s)
+		return;
+	outfile_free(s->f);
+	libdeflate_free_compressor(s->c);
+	free(s);
+}
+
+static const struct writer_sink_ops gce_sink = {
+	.deflate = true, .open = gce_open_sink, .grain = gce_grain, .finish = gce_finish, .free = gce_free,
+};
+
+extern const struct writer_ops writer_gce_ops;
+static int gce_write(const struct writer_input *in, const char *out)
+{
+	return writer_stream_one(&writer_gce_ops, in, out);
 }
 
 /* Open the artifact and read its one member's header; *ret_archive is positioned at its data. */
@@ -221,6 +284,7 @@ const struct writer_ops writer_gce_ops = {
 	.name = "gce",
 	.disk_format = "raw",
 	.write = gce_write,
+	.sink = &gce_sink,
 	.check = gce_check,
 	.unpack = gce_unpack,
 };

@@ -1,9 +1,11 @@
 /* VMware OVA: a POSIX ustar archive holding the OVF descriptor first, then
  * its manifest, then the files in the order of the descriptor's References
- * (here one stream-optimized VMDK). Written natively with libarchive: the
+ * (here one stream-optimized VMDK, from writer_vmdk.c's stream). Written
+ * as a sink of the one reader, the archive by libarchive: the
  * member order, the manifest and the descriptor are what vSphere checks on
  * import, and they must come out the same on every build. */
 #include "writer.h"
+#include "outfile.h"
 #include "pack.h"
 
 #include "cleanup.h"
@@ -129,30 +131,6 @@ static int add_file(struct archive *a, const char *out, const char *name, int64_
 	}
 }
 
-static int file_digest(const char *path, const struct digest *d, char *hex)
-{
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(errno, "reading '%s'", path);
-	_cleanup_(ctx_freep) EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	_cleanup_free_ char *buf = malloc(CHUNK);
-	if (!ctx || !buf || !EVP_DigestInit_ex(ctx, d->md, NULL))
-		abort();
-	ssize_t r;
-	while ((r = read(fd, buf, CHUNK)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return err_errno(errno, "reading '%s'", path);
-		EVP_DigestUpdate(ctx, buf, (size_t)r);
-	}
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned n = 0;
-	EVP_DigestFinal_ex(ctx, md, &n);
-	hex_of(md, n, hex);
-	return 0;
-}
-
 static void buf_digest(const void *data, size_t len, const struct digest *d, char *hex)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -197,55 +175,104 @@ static int ova_params(const struct writer_input *in, const char *out, const stru
 	return 0;
 }
 
-/* Write the archive around the finished VMDK at vmdk. */
-static int ova_pack(const struct writer_input *in, const char *out, const struct ova_names *nm,
-		    struct ovf_params *p, const char *vmdk, const struct digest *d)
+/* libarchive hands the archive's bytes here, into the artifact's outfile (hashed as written). */
+static la_ssize_t ova_out(struct archive *a, void *f, const void *buf, size_t len)
 {
-	struct stat st;
-	if (stat(vmdk, &st) < 0)
-		return err_errno(errno, "writing '%s': '%s'", out, vmdk);
-	p->disk_file_size = (uint64_t)st.st_size;
-	_cleanup_free_ char *ovf = ovf_write(p);
-	char vmdk_hex[2 * EVP_MAX_MD_SIZE + 1], ovf_hex[2 * EVP_MAX_MD_SIZE + 1];
-	if (file_digest(vmdk, d, vmdk_hex) < 0)
+	if (outfile_write(f, buf, len) < 0) {
+		archive_set_error(a, EIO, "%s", err_msg() ? err_msg() : "write failed");
 		return -1;
-	buf_digest(ovf, strlen(ovf), d, ovf_hex);
-	_cleanup_free_ char *mf = xasprintf("%s(%s)= %s\n%s(%s)= %s\n", d->label, nm->ovf, ovf_hex, d->label, nm->disk,
-					    vmdk_hex);
-
-	int64_t mtime = in->epoch > 0 ? in->epoch : 0;
-	_cleanup_(archive_freep) struct archive *a = archive_write_new();
-	if (archive_write_set_format_ustar(a) != ARCHIVE_OK || archive_write_open_filename(a, out) != ARCHIVE_OK)
-		return ova_err(a, out, "open");
-	/* The manifest comes before the disk, so the disk's digest is taken beforehand. */
-	if (add_data(a, out, nm->ovf, mtime, ovf, strlen(ovf)) < 0 ||
-	    add_data(a, out, nm->mf, mtime, mf, strlen(mf)) < 0 || add_file(a, out, nm->disk, mtime, vmdk) < 0)
-		return -1;
-	if (archive_write_close(a) != ARCHIVE_OK)
-		return ova_err(a, out, "close");
-	return 0;
+	}
+	return (la_ssize_t)len;
 }
 
+/* An OVA being written. Its VMDK goes to a temporary file as the grains come,
+ * its manifest digest taken on the way; finish writes the archive around it
+ * (the descriptor needs the VMDK's size and the manifest its digest, and
+ * both precede it), copying the VMDK's bytes once. */
+struct ova_sink {
+	char *out;             /* the OVA (owned) */
+	int64_t mtime;         /* members' mtime: the build's epoch */
+	struct ova_names nm;   /* member names (owned) */
+	struct os_facts os;    /* what /etc/os-release says; p points into it */
+	struct ovf_params p;   /* the descriptor's parameters; points into nm and os */
+	struct digest d;       /* the manifest's digest */
+	char *vmdk;            /* the temporary VMDK (owned; removed on free) */
+	struct vmdk_stream *v; /* it, being written (owned; NULL once finished) */
+};
+
+static void ova_free(void *p)
+{
+	struct ova_sink *s = p;
+	if (!s)
+		return;
+	vmdk_stream_free(s->v);
+	if (s->vmdk)
+		unlink(s->vmdk);
+	free(s->vmdk);
+	names_clear(&s->nm);
+	free(s->out);
+	free(s);
+}
+
+static int ova_open_sink(const struct writer_input *in, const char *out, void **ret)
+{
+	struct ova_sink *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	*ret = s;
+	s->out = xstrdup(out);
+	s->mtime = in->epoch > 0 ? in->epoch : 0;
+	names_init(in, &s->nm);
+	stamp_os_facts(in->version, &s->os);
+	if (digest_pick(in->artifact, "option", &s->d) < 0 || ova_params(in, out, &s->nm, &s->os, &s->p) < 0)
+		return -1;
+	s->vmdk = xasprintf("%s/%s.tmp-%d", in->workdir, s->nm.disk, (int)getpid());
+	return vmdk_stream_open(in, s->nm.disk, s->vmdk, s->d.md, &s->v);
+}
+
+static int ova_grain(void *p, const struct writer_grain *g) { return vmdk_stream_grain(((struct ova_sink *)p)->v, g); }
+
+static int ova_finish(void *p, char sha[65], uint64_t *ret_size)
+{
+	struct ova_sink *s = p;
+	char vmdk_hex[2 * EVP_MAX_MD_SIZE + 1], ovf_hex[2 * EVP_MAX_MD_SIZE + 1];
+	uint64_t vmdk_size = 0;
+	int rc = vmdk_stream_finish(s->v, vmdk_hex, &vmdk_size);
+	vmdk_stream_free(s->v);
+	s->v = NULL;
+	if (rc < 0)
+		return -1;
+	s->p.disk_file_size = vmdk_size;
+	_cleanup_free_ char *ovf = ovf_write(&s->p);
+	buf_digest(ovf, strlen(ovf), &s->d, ovf_hex);
+	_cleanup_free_ char *mf = xasprintf("%s(%s)= %s\n%s(%s)= %s\n", s->d.label, s->nm.ovf, ovf_hex, s->d.label,
+					    s->nm.disk, vmdk_hex);
+	struct outfile *f = NULL;
+	if (outfile_open(s->out, NULL, &f) < 0)
+		return -1;
+	_cleanup_(archive_freep) struct archive *a = archive_write_new();
+	if (archive_write_set_format_ustar(a) != ARCHIVE_OK || archive_write_open(a, f, NULL, ova_out, NULL) != ARCHIVE_OK)
+		rc = ova_err(a, s->out, "open");
+	if (rc == 0 && (add_data(a, s->out, s->nm.ovf, s->mtime, ovf, strlen(ovf)) < 0 ||
+			add_data(a, s->out, s->nm.mf, s->mtime, mf, strlen(mf)) < 0 ||
+			add_file(a, s->out, s->nm.disk, s->mtime, s->vmdk) < 0))
+		rc = -1;
+	if (rc == 0 && archive_write_close(a) != ARCHIVE_OK)
+		rc = ova_err(a, s->out, "close");
+	if (rc == 0)
+		rc = outfile_finish(f, sha, ret_size);
+	outfile_free(f);
+	return rc;
+}
+
+static const struct writer_sink_ops ova_sink_ops = {
+	.deflate = true, .open = ova_open_sink, .grain = ova_grain, .finish = ova_finish, .free = ova_free,
+};
+
+extern const struct writer_ops writer_ova_ops;
 static int ova_write(const struct writer_input *in, const char *out)
 {
-	struct digest d;
-	_cleanup_free_ char *what = xasprintf("writing '%s'", out);
-	if (digest_pick(in->artifact, what, &d) < 0)
-		return -1;
-	struct ova_names nm;
-	names_init(in, &nm);
-	struct ovf_params p;
-	struct os_facts os; /* outlives p, which points into it */
-	stamp_os_facts(in->version, &os);
-	_cleanup_free_ char *vmdk = xasprintf("%s/%s.tmp-%d", in->workdir, nm.disk, (int)getpid());
-	int rc = ova_params(in, out, &nm, &os, &p);
-	if (rc == 0)
-		rc = writer_vmdk_stream(in, vmdk, nm.disk);
-	if (rc == 0)
-		rc = ova_pack(in, out, &nm, &p, vmdk, &d);
-	unlink(vmdk);
-	names_clear(&nm);
-	return rc;
+	return writer_stream_one(&writer_ova_ops, in, out);
 }
 
 /* ---- reading an OVA back ---- */
@@ -568,6 +595,7 @@ const struct writer_ops writer_ova_ops = {
 	.name = "ova",
 	.disk_format = "vmdk",
 	.write = ova_write,
+	.sink = &ova_sink_ops,
 	.check = ova_check,
 	.unpack = ova_unpack,
 };

@@ -1,10 +1,12 @@
 /* VHD (Microsoft Virtual Hard Disk, "vpc" to QEMU): fixed for Azure, dynamic
- * for Xen. qemu-img writes the format (force_size=on keeps the virtual size
- * exact instead of rounding it to CHS geometry); qvsa then replaces the two
+ * for Xen. A fixed disk is a sink (the disk's bytes, then a footer written
+ * here). A dynamic one is still written by qemu-img (force_size=on keeps the
+ * virtual size exact instead of rounding it to CHS geometry); qvsa then replaces the two
  * fields qemu-img takes from the clock and the random generator (footer
  * timestamp and unique id) and recomputes the footer checksum. The check
  * reads the 512-byte footer (and a dynamic disk's header) itself. */
 #include "writer.h"
+#include "outfile.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -108,8 +110,89 @@ static int footer_patch(int fd, off_t off, const uint8_t uuid[16], uint32_t stam
 	return 0;
 }
 
+static void put_be64(uint8_t *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32(p + 4, (uint32_t)v);
+}
+
+/* A fixed disk's footer, as qemu-img writes it with force_size=on: creator
+ * "qem2" and the largest CHS geometry (65535/16/255) tell QEMU and other
+ * readers that the current size, not the geometry, is the disk's size. */
+static void footer_fixed(const struct writer_input *in, uint8_t f[FOOTER_SIZE])
+{
+	memset(f, 0, FOOTER_SIZE);
+	memcpy(f + F_COOKIE, "conectix", 8);
+	put_be32(f + 8, 2);           /* features: reserved bit, always set */
+	put_be32(f + 12, 0x00010000); /* format version 1.0 */
+	put_be64(f + F_DATA_OFFSET, UINT64_MAX);
+	put_be32(f + F_TIMESTAMP, in->epoch > VHD_EPOCH ? (uint32_t)(in->epoch - VHD_EPOCH) : 0);
+	memcpy(f + 28, "qem2", 4);
+	put_be32(f + 32, 0x00050003); /* creator version, as qemu-img writes it */
+	memcpy(f + 36, "Wi2k", 4);    /* creator host OS */
+	put_be64(f + F_ORIG_SIZE, in->size);
+	put_be64(f + F_CUR_SIZE, in->size);
+	static const uint8_t max_chs[4] = {0xff, 0xff, 16, 255};
+	memcpy(f + 56, max_chs, sizeof(max_chs));
+	put_be32(f + F_DISK_TYPE, DISK_FIXED);
+	derive_uuid(in, f + F_UUID);
+	put_be32(f + F_CHECKSUM, vhd_checksum(f, FOOTER_SIZE, F_CHECKSUM));
+}
+
+/* A fixed VHD as a sink: the disk's bytes (holes stay holes), then the footer. */
+struct vhd_sink {
+	struct outfile *f;           /* the file (owned) */
+	uint8_t footer[FOOTER_SIZE]; /* written last */
+};
+
+static bool vhd_accepts(const struct target_artifact *a)
+{
+	const char *s = target_artifact_option(a, "subformat");
+	return !s || strcmp(s, "fixed") == 0;
+}
+
+static int vhd_open(const struct writer_input *in, const char *out, void **ret)
+{
+	struct vhd_sink *v = calloc(1, sizeof(*v));
+	if (!v)
+		abort();
+	footer_fixed(in, v->footer);
+	*ret = v;
+	return outfile_open(out, NULL, &v->f);
+}
+
+static int vhd_grain(void *p, const struct writer_grain *g)
+{
+	struct vhd_sink *v = p;
+	return g->zero ? outfile_zeros(v->f, g->len) : outfile_write(v->f, g->data, g->len);
+}
+
+static int vhd_finish(void *p, char sha[65], uint64_t *size)
+{
+	struct vhd_sink *v = p;
+	if (outfile_write(v->f, v->footer, FOOTER_SIZE) < 0)
+		return -1;
+	return outfile_finish(v->f, sha, size);
+}
+
+static void vhd_free(void *p)
+{
+	struct vhd_sink *v = p;
+	if (v)
+		outfile_free(v->f);
+	free(v);
+}
+
+static const struct writer_sink_ops vhd_sink = {
+	.accepts = vhd_accepts, .open = vhd_open, .grain = vhd_grain, .finish = vhd_finish, .free = vhd_free,
+};
+
+extern const struct writer_ops writer_vhd_ops;
+
 static int vhd_write(const struct writer_input *in, const char *out)
 {
+	if (vhd_accepts(in->artifact))
+		return writer_stream_one(&writer_vhd_ops, in, out);
 	int type;
 	_cleanup_free_ char *what = xasprintf("writing '%s'", out);
 	if (subformat(in->artifact, what, &type) < 0)
@@ -221,5 +304,6 @@ const struct writer_ops writer_vhd_ops = {
 	.name = "vhd",
 	.disk_format = "vpc",
 	.write = vhd_write,
+	.sink = &vhd_sink,
 	.check = vhd_check,
 };

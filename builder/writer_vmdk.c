@@ -1,18 +1,21 @@
-/* Stream-optimized VMDK (VMware, AWS import). qemu-img writes the format
- * correctly, so it does the conversion; afterwards the two fields it makes
- * non-reproducible are set in the embedded descriptor: the CID (qemu-img
- * picks a random one) and the extent name (qemu-img writes the name of its
- * output, which is the caller's temporary file). */
+/* Stream-optimized VMDK (VMware, AWS import), written as VMware's own tools
+ * write it and ESXi expects it: header with gdOffset = GD_AT_END, embedded
+ * descriptor, each non-zero grain behind a grain marker, each grain table
+ * behind its marker after its grains, the grain directory, then a footer
+ * marker, the footer (the header with the real gdOffset) and an
+ * end-of-stream marker. Grains are the reader's shared deflate in a zlib
+ * wrapper. The CID derives from the build id, so the file is reproducible. */
 #include "writer.h"
+#include "outfile.h"
 
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
-#include "proc.h"
 #include "target.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
 #include <string.h>
@@ -23,6 +26,14 @@
 #define VMDK_FLAG_COMPRESSED (1u << 16) /* grains are deflated */
 #define VMDK_FLAG_MARKERS (1u << 17)    /* stream markers (streamOptimized) */
 #define VMDK_DESC_MAX (1u << 20)        /* larger embedded descriptors are refused */
+#define GRAIN_SECTORS (WRITER_GRAIN / SECTOR)
+#define DESC_SECTORS 20                 /* descriptor room, as qemu-img leaves */
+#define GT_ENTRIES 512                  /* grains per grain table (32 MiB) */
+#define GD_AT_END UINT64_MAX            /* header: the directory's place is in the footer */
+#define MARKER_EOS 0
+#define MARKER_GT 1
+#define MARKER_GD 2
+#define MARKER_FOOTER 3
 
 /* The fields of a VMDK4 sparse extent header that qvsa reads (little-endian on disk). */
 struct vmdk_header {
@@ -95,94 +106,14 @@ static uint32_t derive_cid(const struct writer_input *in, const char *extent_nam
 	return cid == UINT32_MAX ? 0xfffffffe : cid;
 }
 
-/* Whether the n bytes at s contain needle (memmem, spelled out: GCC's
- * sanitizer build cannot prove s non-null through memmem). */
-static bool span_has(const char *s, size_t n, const char *needle)
-{
-	size_t k = strlen(needle);
-	for (size_t i = 0; i + k <= n; i++)
-		if (memcmp(s + i, needle, k) == 0)
-			return true;
-	return false;
-}
-
-/* Rewrite the descriptor text: CID and the extent's file name. */
-static char *descriptor_fix(const char *text, uint32_t cid, const char *extent_name, const char *what)
-{
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	if (!f)
-		abort();
-	bool saw_cid = false, saw_extent = false;
-	for (const char *line = text; *line;) {
-		const char *nl = strchr(line, '\n');
-		size_t n = nl ? (size_t)(nl - line) : strlen(line);
-		const char *q1 = memchr(line, '"', n);
-		if (n >= 4 && strncmp(line, "CID=", 4) == 0) {
-			fprintf(f, "CID=%08" PRIx32, cid);
-			saw_cid = true;
-		} else if (n > 3 && strncmp(line, "RW ", 3) == 0 && q1 && span_has(line, n, " SPARSE ")) {
-			fprintf(f, "%.*s\"%s\"", (int)(q1 - line), line, extent_name);
-			saw_extent = true;
-		} else {
-			fwrite(line, 1, n, f);
-		}
-		if (nl)
-			fputc('\n', f);
-		line += n + (nl ? 1 : 0);
-	}
-	fclose(f);
-	if (!saw_cid || !saw_extent) {
-		free(buf);
-		err_fail("artifact '%s': qemu-img's VMDK descriptor has no %s line", what, saw_cid ? "extent" : "CID");
-		return NULL;
-	}
-	return buf;
-}
-
-/* Set a deterministic CID and the final extent name in the file's embedded descriptor. */
-static int descriptor_patch(const char *path, uint32_t cid, const char *extent_name)
-{
-	_cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(errno, "artifact '%s'", path);
-	uint8_t head[SECTOR];
-	if (pread(fd, head, sizeof(head), 0) != (ssize_t)sizeof(head))
-		return err_fail("artifact '%s': short VMDK header", path);
-	struct vmdk_header h;
-	_cleanup_free_ char *what = xasprintf("artifact '%s'", path);
-	if (header_parse(head, sizeof(head), what, &h) < 0)
-		return -1;
-	size_t dsize = h.desc_size * SECTOR;
-	_cleanup_free_ char *desc = calloc(1, dsize + 1);
-	if (!desc)
-		abort();
-	if (pread(fd, desc, dsize, (off_t)(h.desc_offset * SECTOR)) != (ssize_t)dsize)
-		return err_fail("artifact '%s': short VMDK descriptor", path);
-	_cleanup_free_ char *fixed = descriptor_fix(desc, cid, extent_name, path);
-	if (!fixed)
-		return -1;
-	size_t flen = strlen(fixed);
-	if (flen >= dsize)
-		return err_fail("artifact '%s': VMDK descriptor does not fit its %zu bytes after renaming the extent",
-				path, dsize);
-	memset(desc, 0, dsize);
-	memcpy(desc, fixed, flen);
-	if (pwrite(fd, desc, dsize, (off_t)(h.desc_offset * SECTOR)) != (ssize_t)dsize)
-		return err_errno(errno, "artifact '%s': writing the VMDK descriptor", path);
-	if (fsync(fd) < 0)
-		return err_errno(errno, "artifact '%s'", path);
-	return 0;
-}
-
-/* An option value that qemu-img may safely receive inside "-o k=v,...". */
+/* An option value that may go into the descriptor between quotes. */
 static bool option_ok(const char *v)
 {
 	return v[0] && v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")] == 0;
 }
 
-int writer_vmdk_stream(const struct writer_input *in, const char *out, const char *extent_name)
+/* The embedded descriptor, as VMware and qemu-img write it. */
+static int descriptor_text(const struct writer_input *in, const char *extent_name, char **ret)
 {
 	const char *adapter = target_artifact_option(in->artifact, "adapter_type");
 	const char *hw = target_artifact_option(in->artifact, "hw_version");
@@ -193,27 +124,227 @@ int writer_vmdk_stream(const struct writer_input *in, const char *out, const cha
 	for (size_t i = 0; i < ELEMENTSOF(adapters); i++)
 		known = known || strcmp(adapter, adapters[i]) == 0;
 	if (!known)
-		return err_input("writing '%s': option adapter_type '%s': expected ide, lsilogic, buslogic or legacyESX",
-				 out, adapter);
+		return err_input("option adapter_type '%s': expected ide, lsilogic, buslogic or legacyESX", adapter);
 	if (hw && (!option_ok(hw) || hw[strspn(hw, "0123456789")] != 0))
-		return err_input("writing '%s': option hw_version '%s': expected a number", out, hw);
+		return err_input("option hw_version '%s': expected a number", hw);
 	if (strchr(extent_name, '"') || strchr(extent_name, '\n') || strchr(extent_name, '/'))
-		return err_input("writing '%s': extent name '%s' cannot go into a VMDK descriptor", out, extent_name);
-
-	_cleanup_free_ char *opts = xasprintf("subformat=streamOptimized,adapter_type=%s%s%s", adapter,
-					      hw ? ",hwversion=" : "", hw ? hw : "");
-	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vmdk", "-o", opts, in->raw, out, NULL};
-	if (proc_run(argv, NULL, NULL) < 0) {
-		err_prefix("writing '%s'", out);
-		return -1;
-	}
-	return descriptor_patch(out, derive_cid(in, extent_name), extent_name);
+		return err_input("extent name '%s' cannot go into a VMDK descriptor", extent_name);
+	uint64_t sectors = in->size / SECTOR;
+	unsigned heads = strcmp(adapter, "ide") == 0 ? 16 : 255;
+	uint64_t cyl = sectors / (heads * 63);
+	*ret = xasprintf("# Disk DescriptorFile\nversion=1\nCID=%08" PRIx32 "\nparentCID=ffffffff\n"
+			 "createType=\"streamOptimized\"\n\n# Extent description\nRW %" PRIu64 " SPARSE \"%s\"\n\n"
+			 "# The Disk Data Base\n#DDB\n\nddb.virtualHWVersion = \"%s\"\n"
+			 "ddb.geometry.cylinders = \"%" PRIu64 "\"\nddb.geometry.heads = \"%u\"\n"
+			 "ddb.geometry.sectors = \"63\"\nddb.adapterType = \"%s\"\n",
+			 derive_cid(in, extent_name), sectors, extent_name, hw ? hw : "4", cyl > 65535 ? 65535 : cyl,
+			 heads, adapter);
+	return 0;
 }
 
-static int vmdk_write(const struct writer_input *in, const char *out)
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* The sparse extent header (also the footer, which holds the real gd_offset). */
+static void header_fill(uint8_t h[SECTOR], uint64_t capacity_sectors, uint64_t gd_offset)
+{
+	memset(h, 0, SECTOR);
+	put_le32(h, VMDK_MAGIC);
+	put_le32(h + 4, 3);
+	put_le32(h + 8, 1u | VMDK_FLAG_COMPRESSED | VMDK_FLAG_MARKERS); /* bit 0: newline test is valid */
+	put_le64(h + 12, capacity_sectors);
+	put_le64(h + 20, GRAIN_SECTORS);
+	put_le64(h + 28, 1);            /* descriptor right after the header */
+	put_le64(h + 36, DESC_SECTORS);
+	put_le32(h + 44, GT_ENTRIES);
+	put_le64(h + 56, gd_offset);
+	put_le64(h + 64, GRAIN_SECTORS); /* overhead: the grains start at 64 KiB */
+	h[73] = '\n';
+	h[74] = ' ';
+	h[75] = '\r';
+	h[76] = '\n';
+	h[77] = 1; /* compressAlgorithm: deflate */
+}
+
+/* A stream-optimized VMDK being written (see writer.h). */
+struct vmdk_stream {
+	struct outfile *f;     /* the file (owned) */
+	uint64_t capacity;     /* virtual size in sectors */
+	uint32_t *gd;          /* grain directory: sector of each grain table, 0: none (owned) */
+	size_t n_gd;           /* entries in gd */
+	uint32_t gt[GT_ENTRIES]; /* the grain table being filled: sector of each grain's marker, 0: zero grain */
+	size_t gt_index;       /* which table gt is */
+	bool gt_used;          /* gt has an entry */
+};
+
+/* Pad the file to a sector boundary. */
+static int pad_sector(struct outfile *f)
+{
+	static const uint8_t zero[SECTOR];
+	uint64_t r = outfile_offset(f) % SECTOR;
+	return r ? outfile_write(f, zero, SECTOR - r) : 0;
+}
+
+/* A metadata marker (one sector) announcing sectors of type. */
+static int put_marker(struct outfile *f, uint64_t sectors, uint32_t type)
+{
+	uint8_t m[SECTOR] = {0};
+	put_le64(m, sectors);
+	put_le32(m + 12, type);
+	return outfile_write(f, m, sizeof(m));
+}
+
+/* Write the current grain table after its grains, and note it in the directory. */
+static int gt_flush(struct vmdk_stream *v)
+{
+	if (!v->gt_used)
+		return 0;
+	uint8_t t[GT_ENTRIES * 4];
+	for (size_t i = 0; i < GT_ENTRIES; i++)
+		put_le32(t + 4 * i, v->gt[i]);
+	if (put_marker(v->f, sizeof(t) / SECTOR, MARKER_GT) < 0)
+		return -1;
+	v->gd[v->gt_index] = (uint32_t)(outfile_offset(v->f) / SECTOR);
+	memset(v->gt, 0, sizeof(v->gt));
+	v->gt_used = false;
+	return outfile_write(v->f, t, sizeof(t));
+}
+
+int vmdk_stream_open(const struct writer_input *in, const char *extent_name, const char *path, const EVP_MD *md,
+		     struct vmdk_stream **ret)
+{
+	_cleanup_free_ char *desc = NULL;
+	if (descriptor_text(in, extent_name, &desc) < 0)
+		return -1;
+	if (strlen(desc) >= DESC_SECTORS * SECTOR)
+		return err_input("extent name '%s' makes the VMDK descriptor too long", extent_name);
+	if (in->size % SECTOR != 0 || in->size / WRITER_GRAIN / GT_ENTRIES >= UINT32_MAX)
+		return err_input("virtual size %" PRIu64 " cannot be a stream-optimized VMDK", in->size);
+	struct vmdk_stream *v = calloc(1, sizeof(*v));
+	if (!v)
+		abort();
+	v->capacity = in->size / SECTOR;
+	v->n_gd = (in->size + (uint64_t)WRITER_GRAIN * GT_ENTRIES - 1) / ((uint64_t)WRITER_GRAIN * GT_ENTRIES);
+	if (!(v->gd = calloc(v->n_gd ? v->n_gd : 1, sizeof(*v->gd))))
+		abort();
+	if (outfile_open(path, md, &v->f) < 0) {
+		vmdk_stream_free(v);
+		return -1;
+	}
+	*ret = v;
+	uint8_t head[GRAIN_SECTORS * SECTOR] = {0};
+	header_fill(head, v->capacity, GD_AT_END);
+	memcpy(head + SECTOR, desc, strlen(desc));
+	return outfile_write(v->f, head, sizeof(head));
+}
+
+int vmdk_stream_grain(struct vmdk_stream *v, const struct writer_grain *g)
+{
+	size_t t = g->offset / WRITER_GRAIN / GT_ENTRIES;
+	if (t != v->gt_index) {
+		if (gt_flush(v) < 0)
+			return -1;
+		v->gt_index = t;
+	}
+	if (g->zero)
+		return 0; /* an unallocated grain reads as zeros */
+	/* Grain marker (LBA, size), then a zlib stream: header, the shared deflate, Adler-32. */
+	uint8_t m[12 + 2];
+	uint32_t zlen = 2 + g->deflated_len + 4;
+	put_le64(m, g->offset / SECTOR);
+	put_le32(m + 8, zlen);
+	m[12] = 0x78; /* deflate, 32 KiB window */
+	m[13] = 0x9c; /* default level; header check bits */
+	uint8_t adler[4] = {(uint8_t)(g->adler32 >> 24), (uint8_t)(g->adler32 >> 16), (uint8_t)(g->adler32 >> 8),
+			    (uint8_t)g->adler32};
+	v->gt[g->offset / WRITER_GRAIN % GT_ENTRIES] = (uint32_t)(outfile_offset(v->f) / SECTOR);
+	v->gt_used = true;
+	if (outfile_write(v->f, m, sizeof(m)) < 0 || outfile_write(v->f, g->deflated, g->deflated_len) < 0 ||
+	    outfile_write(v->f, adler, sizeof(adler)) < 0)
+		return -1;
+	return pad_sector(v->f);
+}
+
+int vmdk_stream_finish(struct vmdk_stream *v, char *ret_hex, uint64_t *ret_size)
+{
+	if (gt_flush(v) < 0)
+		return -1;
+	size_t gd_bytes = (v->n_gd * 4 + SECTOR - 1) / SECTOR * SECTOR;
+	_cleanup_free_ uint8_t *gd = calloc(1, gd_bytes ? gd_bytes : 1);
+	if (!gd)
+		abort();
+	for (size_t i = 0; i < v->n_gd; i++)
+		put_le32(gd + 4 * i, v->gd[i]);
+	if (put_marker(v->f, gd_bytes / SECTOR, MARKER_GD) < 0)
+		return -1;
+	uint64_t gd_sector = outfile_offset(v->f) / SECTOR;
+	uint8_t footer[SECTOR], eos[SECTOR] = {0};
+	header_fill(footer, v->capacity, gd_sector);
+	if (outfile_write(v->f, gd, gd_bytes) < 0 || put_marker(v->f, 1, MARKER_FOOTER) < 0 ||
+	    outfile_write(v->f, footer, sizeof(footer)) < 0 || outfile_write(v->f, eos, sizeof(eos)) < 0)
+		return -1;
+	return outfile_finish(v->f, ret_hex, ret_size);
+}
+
+void vmdk_stream_free(struct vmdk_stream *v)
+{
+	if (!v)
+		return;
+	outfile_free(v->f);
+	free(v->gd);
+	free(v);
+}
+
+static int sink_open(const struct writer_input *in, const char *out, void **ret)
 {
 	_cleanup_free_ char *name = final_name(in);
-	return writer_vmdk_stream(in, out, name);
+	return vmdk_stream_open(in, name, out, NULL, (struct vmdk_stream **)ret);
+}
+
+static int sink_grain(void *v, const struct writer_grain *g) { return vmdk_stream_grain(v, g); }
+static int sink_finish(void *v, char sha[65], uint64_t *size) { return vmdk_stream_finish(v, sha, size); }
+static void sink_free(void *v) { vmdk_stream_free(v); }
+
+static const struct writer_sink_ops vmdk_sink = {
+	.deflate = true, .open = sink_open, .grain = sink_grain, .finish = sink_finish, .free = sink_free,
+};
+
+extern const struct writer_ops writer_vmdk_ops;
+static int vmdk_write(const struct writer_input *in, const char *out)
+{
+	return writer_stream_one(&writer_vmdk_ops, in, out);
+}
+
+/* What ESXi requires of a stream's end: gdOffset = GD_AT_END in the header,
+ * then footer marker, footer (a header with the real gdOffset) and an
+ * end-of-stream marker, in the last three sectors. */
+static int check_tail(int fd, const char *what, const uint8_t *head)
+{
+	struct stat st;
+	uint8_t t[3 * SECTOR];
+	static const uint8_t zero[SECTOR];
+	if (le64(head + 56) != GD_AT_END)
+		return err_fail("%s: VMDK header's gdOffset is not GD_AT_END (a stream keeps its directory at the end)",
+				what);
+	if (fstat(fd, &st) < 0 || st.st_size < (off_t)(5 * SECTOR) ||
+	    pread(fd, t, sizeof(t), st.st_size - (off_t)sizeof(t)) != (ssize_t)sizeof(t))
+		return err_fail("%s: VMDK too short for a footer", what);
+	if (le64(t) != 1 || le32(t + 8) != 0 || le32(t + 12) != MARKER_FOOTER)
+		return err_fail("%s: VMDK has no footer marker before its last two sectors", what);
+	if (le32(t + SECTOR) != VMDK_MAGIC || le64(t + SECTOR + 56) == GD_AT_END ||
+	    le64(t + SECTOR + 56) * SECTOR >= (uint64_t)st.st_size)
+		return err_fail("%s: VMDK footer is not a header holding the grain directory's place", what);
+	if (memcmp(t + 2 * SECTOR, zero, SECTOR) != 0)
+		return err_fail("%s: VMDK does not end with an end-of-stream marker", what);
+	return 0;
 }
 
 static int vmdk_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
@@ -235,7 +366,7 @@ static int vmdk_check(const char *artifact, uint64_t expect_size, const struct t
 		abort();
 	if (pread(fd, buf, len, 0) != (ssize_t)len)
 		return err_fail("artifact '%s': VMDK descriptor is truncated", artifact);
-	if (writer_vmdk_check_head(buf, len, expect_size, what) < 0)
+	if (writer_vmdk_check_head(buf, len, expect_size, what) < 0 || check_tail(fd, what, buf) < 0)
 		return -1;
 	return writer_qemu_img_check(artifact, "vmdk", expect_size);
 }
@@ -244,5 +375,6 @@ const struct writer_ops writer_vmdk_ops = {
 	.name = "vmdk",
 	.disk_format = "vmdk",
 	.write = vmdk_write,
+	.sink = &vmdk_sink,
 	.check = vmdk_check,
 };

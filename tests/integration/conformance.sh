@@ -32,6 +32,24 @@ if [ "$(fmt_of "$f")" = vmdk ] && qemu-img info --output=json "$f" | grep -q '"c
 	pass "aws: streamOptimized VMDK + raw, $expect_size bytes"
 else fail "aws: vmdk/raw checks"; fi
 
+# What ESXi requires of a streamOptimized VMDK (and qemu-img convert omits):
+# gdOffset = GD_AT_END in the header; the last three sectors are a footer
+# marker (type 3), a footer (a header copy with the real gdOffset) and an
+# end-of-stream marker (all zero). Read with od, not qvsa; content against
+# a raw disk (second argument) with qemu-img compare.
+vmdk_stream_ok() {
+	local f=$1 n
+	n=$(stat -c %s "$f")
+	[ "$(od -An -tx1 -j56 -N8 "$f" | tr -d ' \n')" = ffffffffffffffff ] || return 1
+	[ "$(od -An -tu4 -j$((n - 1536 + 12)) -N4 "$f" | tr -d ' ')" = 3 ] || return 1
+	[ "$(od -An -c -j$((n - 1024)) -N4 "$f" | tr -d ' ')" = KDMV ] || return 1
+	[ "$(od -An -tx1 -j$((n - 1024 + 56)) -N8 "$f" | tr -d ' \n')" != ffffffffffffffff ] || return 1
+	[ "$(od -An -v -tx1 -j$((n - 512)) -N512 "$f" | tr -d ' \n0')" = "" ] || return 1
+	[ -z "${2:-}" ] || qemu-img compare -q -f vmdk -F raw "$f" "$2" >/dev/null 2>&1
+}
+if vmdk_stream_ok "$f" "$dir/$version-aws.raw"; then pass "aws: VMDK has GD_AT_END, footer marker, footer, end-of-stream marker; same content as the raw"
+else fail "aws: VMDK stream end (footer/end-of-stream) or content"; fi
+
 # VHD footer: cookie, checksum (one's complement of the byte sum without the checksum field), type.
 vhd_footer_ok() { # FILE OFFSET WANT_TYPE
 	local sum=0 i=0 b stored dtype
@@ -102,7 +120,8 @@ if command -v xmllint >/dev/null; then
 		[ "$(xmllint --xpath "count(//*[local-name()='ProductSection'][@*[local-name()='class']='qvsa']/*[local-name()='Property'][@*[local-name()='key']='perscode'][@*[local-name()='userConfigurable']='true'])" "$ova/$ovf")" = 1 ] &&
 		grep -q "ovf:transport=\"iso com.vmware.guestInfo\"" "$ova/$ovf" &&
 		grep -q "ovf:size=\"$(stat -c %s "$ova/$disk")\"" "$ova/$ovf" &&
-		[ "$(fmt_of "$ova/$disk")" = vmdk ] && [ "$(vsize "$ova/$disk")" = "$expect_size" ]; then
+		[ "$(fmt_of "$ova/$disk")" = vmdk ] && [ "$(vsize "$ova/$disk")" = "$expect_size" ] &&
+		vmdk_stream_ok "$ova/$disk"; then
 		pass "vmware: OVF well-formed (xmllint), Version $xy / FullVersion $version, qvsa.perscode on the ISO transport, capacity and file size right"
 	else fail "vmware: OVF checks"; fi
 else
