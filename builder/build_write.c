@@ -1,0 +1,168 @@
+/* The write stage of a build: see build_write.h. */
+#include "build_write.h"
+
+#include "cleanup.h"
+#include "err.h"
+#include "fs.h"
+#include "json.h"
+#include "log.h"
+#include "recipe.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Fill p and *a for one of a target's artifacts. */
+void pending_init(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+			 const struct target *t, const struct target_artifact *ta_in, uint64_t size,
+			 const char *outdir, struct build_artifact *a, struct pending *p)
+{
+	p->w = writer_find(ta_in->writer);
+	p->t = t;
+	p->ta = ta_in;
+	p->size = size;
+	p->a = a;
+	/* Command-line overrides of writer options: a copy of the artifact with them applied. */
+	if (o->ova_digest && strcmp(p->w->name, "ova") == 0 && ta_in->n_options < ELEMENTSOF(p->opts)) {
+		size_t n = 0;
+		p->copy = *ta_in;
+		for (size_t i = 0; i < ta_in->n_options; i++)
+			if (strcmp(ta_in->options[i].key, "digest") != 0)
+				p->opts[n++] = ta_in->options[i];
+		p->opts[n++] = (struct target_option){"digest", o->ova_digest};
+		p->copy.options = p->opts;
+		p->copy.n_options = n;
+		p->ta = &p->copy;
+	}
+	a->target = xstrdup(target_name(t));
+	a->writer = xstrdup(p->w->name);
+	a->file = xasprintf("%s-%s.%s", recipe_version(r), target_name(t), p->ta->extension);
+	a->path = xasprintf("%s/%s", outdir, a->file);
+	a->vsize = size;
+	memcpy(a->build_id, st->build_id, sizeof(a->build_id));
+	p->tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
+}
+
+struct writer_input pending_input(const struct recipe *r, const struct stamp *st, const char *raw,
+					 const char *workdir, const struct pending *p)
+{
+	return (struct writer_input){.raw = raw, .size = p->size, .target = p->t, .artifact = p->ta,
+				     .version = recipe_version(r), .workdir = workdir, .epoch = st->epoch,
+				     .build_id = st->build_id, .name = p->a->file};
+}
+
+/* Whether p's writer takes it as a sink of the group's one reader. */
+bool pending_streams(const struct pending *p)
+{
+	return p->w->sink && (!p->w->sink->accepts || p->w->sink->accepts(p->ta));
+}
+
+/* Check a written artifact and move it to its final name; sha256 set means
+ * the writer hashed it while writing, else it is hashed here. */
+int pending_finish(struct pending *p, int rc)
+{
+	struct build_artifact *a = p->a;
+	if (rc == 0)
+		rc = p->w->check(p->tmp, p->size, p->ta);
+	if (rc == 0 && !a->sha256[0])
+		rc = fs_sha256_file(p->tmp, a->sha256, &a->size);
+	if (rc == 0 && rename(p->tmp, a->path) < 0)
+		rc = err_errno(errno, "renaming into '%s'", a->path);
+	if (rc < 0) {
+		unlink(p->tmp);
+		err_prefix("target '%s'", target_name(p->t));
+	}
+	return rc;
+}
+
+/* Every streamed artifact of the group in one pass over its disk. */
+int write_streamed(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
+			  struct pending *ps, size_t n)
+{
+	_cleanup_free_ struct writer_job *jobs = calloc(n ? n : 1, sizeof(*jobs));
+	_cleanup_free_ size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	if (!jobs || !idx)
+		abort();
+	size_t nj = 0;
+	char *names = NULL;
+	size_t nlen = 0;
+	FILE *f = open_memstream(&names, &nlen);
+	for (size_t i = 0; i < n; i++)
+		if (pending_streams(&ps[i])) {
+			jobs[nj] = (struct writer_job){.w = ps[i].w, .in = pending_input(r, st, raw, workdir, &ps[i]),
+						       .out = ps[i].tmp};
+			fprintf(f, "%s%s", nj ? ", " : "", ps[i].a->file);
+			idx[nj++] = i;
+		}
+	fclose(f);
+	_cleanup_free_ char *list = names;
+	if (nj == 0)
+		return 0;
+	double t0 = log_phase_begin("write", "one pass over the disk: %s", list);
+	int rc = writer_stream(jobs, nj, 0);
+	log_phase_end("write", t0, rc == 0);
+	if (rc < 0) {
+		for (size_t j = 0; j < nj; j++)
+			unlink(jobs[j].out);
+		return -1;
+	}
+	for (size_t j = 0; j < nj; j++) {
+		struct pending *p = &ps[idx[j]];
+		memcpy(p->a->sha256, jobs[j].sha256, sizeof(p->a->sha256));
+		p->a->size = jobs[j].size;
+		if (pending_finish(p, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int build_write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	char date[21];
+	stamp_format_date(st->epoch, date);
+	fprintf(f, "{\n  \"appliance\": ");
+	json_write_str(f, recipe_name(r));
+	fprintf(f, ",\n  \"bootstrap_version\": ");
+	json_write_str(f, recipe_version(r));
+	fprintf(f, ",\n  \"build_id\": \"%s\",\n  \"build_date\": \"%s\",\n  \"recipe_sha256\": \"%s\",\n",
+		st->build_id, date, st->recipe_sha256);
+	fprintf(f, "  \"kernel\": ");
+	json_write_str(f, st->kernel);
+	fprintf(f, ",\n  \"artifacts\": [");
+	for (unsigned i = 0; i < res->n_artifacts; i++) {
+		const struct build_artifact *a = &res->artifacts[i];
+		fprintf(f, "%s\n    {\"target\": ", i ? "," : "");
+		json_write_str(f, a->target);
+		fprintf(f, ", \"file\": ");
+		json_write_str(f, a->file);
+		fprintf(f, ", \"format\": ");
+		json_write_str(f, a->writer);
+		fprintf(f, ", \"build_id\": \"%s\", \"size\": %" PRIu64 ", \"virtual_size\": %" PRIu64
+			   ", \"sha256\": \"%s\"}",
+			a->build_id, a->size, a->vsize, a->sha256);
+	}
+	fprintf(f, "\n  ]\n}\n");
+	fclose(f);
+	res->manifest = xasprintf("%s/manifest.json", res->out_dir);
+	int rc = fs_write_file_atomic(res->manifest, buf, len, 0644);
+	free(buf);
+	if (rc < 0)
+		return -1;
+
+	buf = NULL;
+	len = 0;
+	f = open_memstream(&buf, &len);
+	for (unsigned i = 0; i < res->n_artifacts; i++)
+		fprintf(f, "%s  %s\n", res->artifacts[i].sha256, res->artifacts[i].file);
+	fclose(f);
+	_cleanup_free_ char *sums = xasprintf("%s/SHA256SUMS", res->out_dir);
+	rc = fs_write_file_atomic(sums, buf, len, 0644);
+	free(buf);
+	return rc;
+}

@@ -1,0 +1,46 @@
+/* The write stage of a build (build.c's helpers): each artifact of a disk
+ * group from temp name to checked, hashed, renamed file, the streamed
+ * writers in one pass over the disk, and the release manifest. */
+#ifndef QVSA_BUILD_WRITE_H
+#define QVSA_BUILD_WRITE_H
+
+#include "build.h"
+#include "stamp.h"
+#include "target.h"
+#include "writer.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct recipe;
+
+/* One artifact of a group being written: its identity and its writer's options. */
+struct pending {
+	const struct writer_ops *w;      /* its writer */
+	const struct target *t;          /* its target */
+	const struct target_artifact *ta; /* its options: ta_in, or copy with command-line overrides */
+	struct target_artifact copy;     /* ta_in with overrides applied, when ta points here */
+	struct target_option opts[16];   /* copy's options */
+	uint64_t size;                   /* its virtual size (the target's alignment applied) */
+	struct build_artifact *a;        /* its slot in the build result */
+	char *tmp;                       /* temporary file beside the final one (owned) */
+};
+
+/* Fill p and *a for one of a target's artifacts (command-line writer option overrides applied). */
+void pending_init(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+		  const struct target *t, const struct target_artifact *ta_in, uint64_t size,
+		  const char *outdir, struct build_artifact *a, struct pending *p);
+/* The writer's input for p. */
+struct writer_input pending_input(const struct recipe *r, const struct stamp *st, const char *raw,
+				  const char *workdir, const struct pending *p);
+/* Whether p's writer takes it as a sink of the group's one reader. */
+bool pending_streams(const struct pending *p);
+/* Check a written artifact (rc: the write's result) and move it to its final name. */
+int pending_finish(struct pending *p, int rc);
+/* Every streamed artifact of ps in one pass over the disk raw. */
+int write_streamed(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
+		   struct pending *ps, size_t n);
+/* manifest.json and SHA256SUMS of a finished build, atomically. */
+int build_write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res);
+
+#endif
