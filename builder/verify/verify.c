@@ -461,7 +461,7 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 	/* 1. Every overlay, seed and stub. */
 	for (size_t i = 0; i < n && !qvsa_interrupted; i++) {
 		struct run *r = &runs[i];
-		double t = log_phase_begin("prepare", "overlay, seed and platform stub for target %s", r->tname);
+		double t = log_phase_begin("prepare", "overlay, platform and HTTPS stub for target %s", r->tname);
 		int rc = prepare(r);
 		r->res->t_prepare = log_phase_end("prepare", t, rc == 0);
 		if (rc < 0)
