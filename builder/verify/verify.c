@@ -208,14 +208,29 @@ static int prepare(struct run *r)
 	return check_interrupted();
 }
 
+/* The run's own SMBIOS UUID: the platform's (EC2's starts with "ec2", which
+ * is what identifies it) with its last 12 hex digits taken from the domain
+ * name. libvirt runs one domain per UUID, so boots running at once need
+ * their own. */
+static void run_uuid(const char *platform_uuid, const char *name, char out[37])
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const char *p = name; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	snprintf(out, 37, "%.24s%012llx", platform_uuid, (unsigned long long)(h & 0xffffffffffffULL));
+}
+
 /* The domain XML of a prepared run. */
 static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *fwds, size_t nf)
 {
 	const struct platform_smbios *id = &r->pops->smbios;
+	char uuid[37] = "";
+	if (id->uuid && strlen(id->uuid) == 36)
+		run_uuid(id->uuid, r->name, uuid);
 	struct domain_smbios smbios = {
 		.manufacturer = id->manufacturer,
 		.product = id->product,
-		.uuid = id->uuid,
+		.uuid = uuid[0] ? uuid : id->uuid,
 		.serial = id->serial,
 		.asset_tag = id->asset_tag,
 		.board_manufacturer = id->board_manufacturer,

@@ -183,17 +183,6 @@ static void show_status(const struct boot *bs, size_t n)
 		log_phase_status("%.100s", line);
 }
 
-/* A platform with a fixed SMBIOS UUID (EC2's) gives its domains that UUID,
- * and libvirt runs one domain per UUID: such runs take turns. */
-static bool clashes(const struct run *r, const struct boot *bs, size_t n)
-{
-	const char *u = r->pops->smbios.uuid;
-	for (size_t i = 0; u && i < n; i++)
-		if (bs[i].r && bs[i].r->pops->smbios.uuid && strcmp(bs[i].r->pops->smbios.uuid, u) == 0)
-			return true;
-	return false;
-}
-
 unsigned verify_jobs(const struct verify_opts *o)
 {
 	if (o->jobs)
@@ -244,7 +233,7 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 		for (size_t k = 0; k < slots && !qvsa_interrupted; k++) {
 			for (size_t i = 0; !bs[k].r && i < n; i++) {
 				struct run *r = &runs[i];
-				if (started[i] || r->failed || clashes(r, bs, slots))
+				if (started[i] || r->failed)
 					continue;
 				started[i] = true;
 				bs[k] = (struct boot){.r = r};
