@@ -1,6 +1,7 @@
 /* Host-tool assembly without side effects: layout, ids, tool inputs, GRUB's
  * boot sector patch. */
 #include "assemble_host.h"
+#include "bytes.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -153,12 +154,6 @@ char *asm_grub_early_cfg(const char *fs_uuid)
 #define BOOT_NT_MAGIC 0x1b8        /* from here to the signature: the partition table, kept */
 #define CORE_BLOCKLIST (ASM_SECTOR - 12) /* diskboot.img's blocklist: start u64, len u16, segment u16 */
 #define CORE_SEGMENT 0x820         /* where diskboot loads the rest (GRUB_BOOT_I386_PC_KERNEL_SEG + 0x20) */
-
-static void put_le64(unsigned char *b, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		b[i] = (unsigned char)(v >> (8 * i));
-}
 
 int asm_grub_patch(unsigned char sector0[ASM_SECTOR], const unsigned char *boot_img, size_t boot_len,
 		   unsigned char *core, size_t core_len, uint64_t core_sector)

@@ -7,6 +7,7 @@
  * journal, a missing tool, a root it cannot find) it declines, and the
  * caller reads that disk through libguestfs instead. */
 #include "image.h"
+#include "bytes.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -38,9 +39,6 @@ struct part {
 	uint64_t off;  /* byte offset in the raw disk */
 	uint64_t size; /* bytes; 0 when unknown (whole disk) */
 };
-
-static uint32_t le32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const unsigned char *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 static int pread_all(int fd, void *buf, size_t len, uint64_t off)
 {

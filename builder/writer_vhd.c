@@ -6,6 +6,7 @@
  * timestamp and unique id) and recomputes the footer checksum. The check
  * reads the 512-byte footer (and a dynamic disk's header) itself. */
 #include "writer.h"
+#include "bytes.h"
 #include "outfile.h"
 
 #include "cleanup.h"
@@ -47,16 +48,6 @@ enum {
 	H_BLOCK_SIZE = 32,
 	H_CHECKSUM = 36,
 };
-
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
-static uint64_t be64(const uint8_t *p) { return (uint64_t)be32(p) << 32 | be32(p + 4); }
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
 
 /* One's complement of the byte sum, the checksum field itself excluded. */
 static uint32_t vhd_checksum(const uint8_t *p, size_t len, size_t field)
@@ -108,12 +99,6 @@ static int footer_patch(int fd, off_t off, const uint8_t uuid[16], uint32_t stam
 	if (pwrite(fd, f, sizeof(f), off) != (ssize_t)sizeof(f))
 		return err_errno(errno, "artifact '%s': writing the VHD footer", path);
 	return 0;
-}
-
-static void put_be64(uint8_t *p, uint64_t v)
-{
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
 }
 
 /* A fixed disk's footer, as qemu-img writes it with force_size=on: creator

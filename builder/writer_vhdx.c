@@ -7,6 +7,7 @@
  * the log region is cleared. Header checksums (CRC-32C) are recomputed;
  * qemu-img check then reads the result. */
 #include "writer.h"
+#include "bytes.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -42,19 +43,6 @@ static const uint8_t metadata_region_guid[16] = {0x06, 0xa2, 0x7c, 0x8b, 0x90, 0
 						 0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e};
 static const uint8_t page83_guid[16] = {0xab, 0x12, 0xca, 0xbe, 0xe6, 0xb2, 0x23, 0x45,
 					0x93, 0xef, 0xc3, 0x09, 0xe0, 0x00, 0xc7, 0x46};
-
-static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
 
 /* CRC-32C (Castagnoli), as VHDX checksums its headers and region tables. */
 static uint32_t crc32c(const uint8_t *p, size_t len)

@@ -6,6 +6,7 @@
  * end-of-stream marker. Grains are the reader's shared deflate in a zlib
  * wrapper. The CID derives from the build id, so the file is reproducible. */
 #include "writer.h"
+#include "bytes.h"
 #include "outfile.h"
 
 #include "cleanup.h"
@@ -43,9 +44,6 @@ struct vmdk_header {
 	uint64_t desc_offset; /* embedded descriptor, in sectors from the start */
 	uint64_t desc_size;   /* its size in sectors */
 };
-
-static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
 
 /* what prefixes messages, e.g. "artifact 'x.vmdk'". */
 static int header_parse(const uint8_t *p, size_t len, const char *what, struct vmdk_header *ret)
@@ -140,17 +138,6 @@ static int descriptor_text(const struct writer_input *in, const char *extent_nam
 			 derive_cid(in, extent_name), sectors, extent_name, hw ? hw : "4", cyl > 65535 ? 65535 : cyl,
 			 heads, adapter);
 	return 0;
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
 /* The sparse extent header (also the footer, which holds the real gd_offset). */
