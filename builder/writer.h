@@ -11,6 +11,15 @@
 struct target;
 struct target_artifact;
 
+/* Bytes that replace the disk's own at an offset, for one artifact only: the
+ * small per-target layer (e.g. the datasource list) over a disk that several
+ * targets share, applied as the disk is read, without re-assembling. */
+struct writer_patch {
+	uint64_t offset;     /* byte offset in the disk */
+	const uint8_t *data; /* replacement bytes (the caller's, valid while the artifact is written) */
+	size_t len;          /* bytes at data; [offset, offset + len) lies inside the raw file */
+};
+
 /* What a writer is given. */
 struct writer_input {
 	const char *raw;             /* assembled raw disk (read only) */
@@ -25,6 +34,10 @@ struct writer_input {
 					need (VMDK CID, VHD/VHDX GUIDs); may be NULL */
 	const char *name;            /* final file name, e.g. "qVSA-1.0-vmware.ova", for names inside the
 					artifact (OVA members, VMDK extent); NULL: VERSION-TARGET.EXTENSION */
+	const struct writer_patch *patches; /* this artifact's layer over raw, sorted by offset, not
+					       overlapping; NULL when n_patches is 0. Artifacts of one pass
+					       with equal patches share every grain (and its deflate). */
+	size_t n_patches;            /* entries in patches */
 };
 
 /* The reader hands the disk to sinks in grains of this many bytes (the
