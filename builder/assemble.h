@@ -19,13 +19,18 @@ struct assemble_params {
 	const char *rootfs_tar;      /* tar extracted at the root filesystem's top */
 	const char *bootloader_dir;  /* where extlinux is installed, e.g. "/boot/extlinux" */
 	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
-	const char *firmware;        /* "bios": extlinux + MBR code; "uefi": GPT, EFI system partition */
-	const char *esp_tar;         /* uefi: tar extracted onto the EFI system partition */
+	const char *firmware;        /* "bios": boot code (GRUB or extlinux); "uefi": GPT, EFI system partition;
+					ASSEMBLE_HYBRID: GPT with both (host path only) */
+	const char *esp_tar;         /* uefi, hybrid: tar extracted onto the EFI system partition */
 	const char *what;            /* names the disk in progress and errors (e.g. its targets) */
 	const char *workdir;         /* host path: scratch folder of this disk (trees, core image) */
 	const char *guid_seed;       /* host path: disk, partition and FAT ids derive from it (build id) */
 	int64_t epoch;               /* host path: SOURCE_DATE_EPOCH, mke2fs's clock */
 };
+
+/* The firmware value of a disk that boots both ways: a GPT disk with a BIOS
+ * boot partition (GRUB i386-pc) and an ESP, as Debian's cloud images. */
+#define ASSEMBLE_HYBRID "bios+uefi"
 
 /* Size of the EFI system partition on UEFI disks. */
 #define ASSEMBLE_ESP_MIB 64
@@ -42,5 +47,11 @@ int assemble_disks(const struct assemble_params *ps, size_t n);
 int assemble_disks_guestfs(const struct assemble_params *ps, size_t n);
 /* Assemble one disk with host tools on the image file (assemble_host.c). */
 int assemble_disk_host(const struct assemble_params *p);
+
+/* Where the len bytes of file path (on the ext root of the assembled disk
+ * raw) lie: *ret_off, the byte offset of its data block in raw. The file
+ * must hold exactly expect (len bytes, at most one block, not inline data),
+ * which is checked at that offset (assemble_locate.c). */
+int assemble_file_offset(const char *raw, const char *path, const void *expect, size_t len, uint64_t *ret_off);
 
 #endif

@@ -16,6 +16,7 @@
 #include "recipe.h"
 #include "stamp.h"
 #include "target.h"
+#include "build_layer.h"
 #include "build_write.h"
 #include "writer.h"
 
@@ -25,56 +26,6 @@
 #include <sys/stat.h>
 
 #define SYSLINUX_DIR "/usr/lib/syslinux/mbr"
-
-static bool strv_has(char *const *v, const char *s)
-{
-	for (; v && *v; v++)
-		if (strcmp(*v, s) == 0)
-			return true;
-	return false;
-}
-
-static void strv_push(char ***v, size_t *n, const char *s)
-{
-	char **nv = realloc(*v, (*n + 2) * sizeof(*nv));
-	if (!nv)
-		abort();
-	nv[(*n)++] = xstrdup(s);
-	nv[*n] = NULL;
-	*v = nv;
-}
-
-char **build_module_list(const struct recipe *r, const char *const *base_modules, char *const *target_modules)
-{
-	char **out = NULL;
-	size_t n = 0;
-	char *const *omit = recipe_modules_omit(r);
-	char *const *lists[] = {(char *const *)base_modules, recipe_modules_add(r), target_modules};
-	for (size_t l = 0; l < ELEMENTSOF(lists); l++)
-		for (char *const *m = lists[l]; m && *m; m++)
-			if (!strv_has(omit, *m) && !strv_has(out, *m))
-				strv_push(&out, &n, *m);
-	if (!out && !(out = calloc(1, sizeof(*out))))
-		abort();
-	return out;
-}
-
-/* Targets that can share one assembled disk: same firmware, modules and datasources. */
-static char *group_key(const struct recipe *r, const struct base_ops *base, const struct target *t)
-{
-	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(t));
-	char *key = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&key, &len);
-	fprintf(f, "%s|", target_firmware(t));
-	for (char **m = mods; *m; m++)
-		fprintf(f, "%s,", *m);
-	fputc('|', f);
-	for (char *const *d = target_datasources(t); *d; d++)
-		fprintf(f, "%s,", *d);
-	fclose(f);
-	return key;
-}
 
 static void uuid_from(const char *seed, char out[37])
 {
@@ -114,17 +65,9 @@ int build_add_layers(const struct recipe *r, const char *datadir, const struct s
 	/* Public CA certificates only (recipe loading refused keys). */
 	if (recipe_ca(r) && pack_file(p, BUILD_CA_PATH, 0644, recipe_ca(r)) < 0)
 		return -1;
-	char *ds = NULL;
-	size_t dslen = 0;
-	FILE *f = open_memstream(&ds, &dslen);
-	fprintf(f, "# qvsa: cloud-init datasources for target(s) %s\ndatasource_list: [", st->targets);
-	for (char *const *d = target_datasources(t); *d; d++)
-		fprintf(f, "%s%s", d == target_datasources(t) ? " " : ", ", *d);
-	fprintf(f, " ]\n");
-	fclose(f);
-	int rc = pack_data(p, "/etc/cloud/cloud.cfg.d/90-qvsa-datasource.cfg", 0644, ds, dslen);
-	free(ds);
-	if (rc < 0)
+	/* The one per-target file: artifacts of a shared disk each patch its block (build_layer.h). */
+	char ds[BUILD_DS_SIZE];
+	if (build_datasource_cfg(t, ds) < 0 || pack_data(p, BUILD_DS_PATH, 0644, ds, sizeof(ds)) < 0)
 		return -1;
 	_cleanup_free_ char *fstab = xasprintf("LABEL=%s / %s rw 0 1\n", recipe_disk_label(r), recipe_disk_filesystem(r));
 	if (pack_data(p, "/etc/fstab", 0644, fstab, strlen(fstab)) < 0)
@@ -184,22 +127,30 @@ fail:
 	return -1;
 }
 
-/* Modules, initramfs (audited) and the root filesystem archive for one group. */
+/* Modules, initramfs (audited) and the root filesystem archive for one disk:
+ * the initramfs holds every member's modules, the root its first member's layer. */
 static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
 			  const struct kernel *k, const struct modindex *mi, const struct stamp *st,
-			  struct target *const *members, size_t nm, const char *uuid, const char *workdir,
-			  const char *tar)
+			  struct target *const *members, size_t nm, const char *fw, const char *uuid,
+			  const char *workdir, const char *tar)
 {
-	_cleanup_strv_ char **mods = build_module_list(r, base->modules, target_modules(members[0]));
-	_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[0]));
+	/* Each target's own list first, so that an unknown module names the target that wants it. */
+	for (size_t i = 0; i < nm; i++) {
+		_cleanup_strv_ char **own = build_module_union(r, base->modules, &members[i], 1);
+		_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[i]));
+		_cleanup_strv_ char **own_paths = NULL;
+		if (modindex_resolve(mi, own, who, &own_paths) < 0)
+			return -1;
+	}
+	_cleanup_strv_ char **mods = build_module_union(r, base->modules, members, nm);
 	_cleanup_strv_ char **paths = NULL;
-	if (modindex_resolve(mi, mods, who, &paths) < 0)
+	if (modindex_resolve(mi, mods, "the disk's targets", &paths) < 0)
 		return -1;
-	const char *fw = target_firmware(members[0]);
+	bool esp = strcmp(fw, "bios") != 0;
 	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
 			       .workdir = workdir, .epoch = st->epoch, .firmware = fw};
-	if (strcmp(fw, "uefi") == 0 && !base->populate_esp)
-		return err_input("target '%s': base '%s' cannot boot UEFI", target_name(members[0]), base->name);
+	if (esp && !base->populate_esp)
+		return err_input("%s: base '%s' cannot boot UEFI", recipe_path(r), base->name);
 	struct pack *p = NULL;
 	if (pack_open(tar, PACK_TAR, st->epoch, &p) < 0)
 		return -1;
@@ -209,9 +160,9 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	}
 	if (pack_close(p) < 0)
 		return -1;
-	if (strcmp(fw, "uefi") == 0) {
-		_cleanup_free_ char *esp = xasprintf("%s/esp.tar", workdir);
-		if (pack_open(esp, PACK_TAR, st->epoch, &p) < 0)
+	if (esp) {
+		_cleanup_free_ char *esp_tar = xasprintf("%s/esp.tar", workdir);
+		if (pack_open(esp_tar, PACK_TAR, st->epoch, &p) < 0)
 			return -1;
 		if (base->populate_esp(&ctx, p) < 0) {
 			pack_abort(p);
@@ -220,7 +171,8 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 		if (pack_close(p) < 0)
 			return -1;
 	}
-	/* The driver audit, on the initramfs just made: no disk is assembled for a target it cannot boot. */
+	/* The driver audit, on the initramfs just made, of each target's own
+	 * list: no disk is assembled for a target it cannot boot. */
 	_cleanup_free_ char *initrd = xasprintf("%s/%s", workdir, base->initrd);
 	_cleanup_free_ char *ibuf = NULL;
 	size_t ilen = 0;
@@ -232,10 +184,18 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	return 0;
 }
 
+/* One target served by a shared disk, and its layer over that disk. */
+struct member {
+	struct target *t;          /* the target (not owned) */
+	char ds[BUILD_DS_SIZE];    /* its datasource file */
+	struct writer_patch patch; /* ds at the file's offset in the disk; len 0: the disk's own bytes */
+};
+
 /* Targets that share one assembled disk, and that disk's inputs. */
 struct group {
-	struct target *members[32]; /* targets served by this disk (not owned) */
+	struct member members[32];  /* targets served by this disk; members[0]'s layer is the disk's own */
 	size_t nm;                  /* entries in members */
+	const char *fw;             /* "bios" | "uefi" | ASSEMBLE_HYBRID (static) */
 	char *tnames;               /* "kvm openstack": stamped as TARGETS */
 	struct stamp st;            /* this disk's stamp (build id includes tnames) */
 	char uuid[37];              /* root filesystem UUID */
@@ -262,18 +222,24 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 			 struct target **ts, size_t nt, size_t first, bool *done, const char *dir, struct group *g,
 			 struct build_result *res)
 {
-	_cleanup_free_ char *key = group_key(r, base, ts[first]);
+	_cleanup_free_ char *key = build_group_key(r, ts[first]);
+	struct target *mt[ELEMENTSOF(g->members)];
 	size_t tlen = 0;
 	FILE *f = open_memstream(&g->tnames, &tlen);
 	for (size_t i = first; i < nt && g->nm < ELEMENTSOF(g->members); i++) {
-		_cleanup_free_ char *ki = group_key(r, base, ts[i]);
+		_cleanup_free_ char *ki = build_group_key(r, ts[i]);
 		if (!done[i] && strcmp(ki, key) == 0) {
 			fprintf(f, "%s%s", g->nm ? " " : "", target_name(ts[i]));
-			g->members[g->nm++] = ts[i];
+			mt[g->nm] = ts[i];
+			g->members[g->nm++].t = ts[i];
 			done[i] = true;
 		}
 	}
 	fclose(f);
+	for (size_t i = 0; i < g->nm; i++)
+		if (build_datasource_cfg(g->members[i].t, g->members[i].ds) < 0)
+			return -1;
+	g->fw = build_group_firmware(mt, g->nm);
 	g->st = *st_in;
 	g->st.targets = g->tnames;
 	stamp_init(&g->st);
@@ -285,11 +251,28 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 	g->tar = xasprintf("%s/rootfs.tar", g->dir);
 	g->esp = xasprintf("%s/esp.tar", g->dir);
 	g->raw = xasprintf("%s/disk.raw", g->dir);
-	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem for: %s", kernel_release(k),
-				    g->tnames);
-	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, g->members, g->nm, g->uuid, g->dir, g->tar);
+	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem (%s) for: %s",
+				    kernel_release(k), g->fw, g->tnames);
+	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, mt, g->nm, g->fw, g->uuid, g->dir, g->tar);
 	res->t_prepare += log_phase_end("prepare", t0, rc == 0);
 	return rc;
+}
+
+/* After assembly: each member whose datasource file differs from the disk's
+ * own gets its bytes as a patch at the file's data block. */
+static int group_layer(struct group *g)
+{
+	uint64_t off = 0;
+	const struct member *own = &g->members[0];
+	if (assemble_file_offset(g->raw, BUILD_DS_PATH, own->ds, sizeof(own->ds), &off) < 0)
+		return -1;
+	for (size_t i = 0; i < g->nm; i++) {
+		struct member *m = &g->members[i];
+		bool same = memcmp(m->ds, own->ds, sizeof(m->ds)) == 0;
+		m->patch = (struct writer_patch){.offset = off, .data = (const uint8_t *)m->ds,
+						 .len = same ? 0 : sizeof(m->ds)};
+	}
+	return 0;
 }
 
 /* Write every artifact of the group's targets from its assembled disk:
@@ -299,44 +282,36 @@ static int group_write(const struct recipe *r, const struct build_opts *o, struc
 	/* Smallest alignment first: growing the raw disk only ever adds zeros at its end. */
 	for (size_t i = 0; i < g->nm; i++)
 		for (size_t j = i + 1; j < g->nm; j++)
-			if (target_size_alignment(g->members[j]) < target_size_alignment(g->members[i])) {
-				struct target *tmp = g->members[i];
+			if (target_size_alignment(g->members[j].t) < target_size_alignment(g->members[i].t)) {
+				struct member tmp = g->members[i];
 				g->members[i] = g->members[j];
 				g->members[j] = tmp;
 			}
+	/* The swap moved the bytes: patches point at their member's copy again. */
+	for (size_t i = 0; i < g->nm; i++)
+		g->members[i].patch.data = (const uint8_t *)g->members[i].ds;
 	size_t n = 0;
 	for (size_t i = 0; i < g->nm; i++)
-		n += target_n_artifacts(g->members[i]);
+		n += target_n_artifacts(g->members[i].t);
 	struct pending *ps = calloc(n ? n : 1, sizeof(*ps));
 	if (!ps)
 		abort();
 	uint64_t size = recipe_disk_size(r);
 	n = 0;
 	for (size_t i = 0; i < g->nm; i++) {
-		uint64_t al = target_size_alignment(g->members[i]);
+		const struct member *m = &g->members[i];
+		uint64_t al = target_size_alignment(m->t);
 		size = (size + al - 1) / al * al;
-		for (size_t j = 0; j < target_n_artifacts(g->members[i]); j++, n++)
-			pending_init(r, o, &g->st, g->members[i], target_artifact_at(g->members[i], j), size,
-				     res->out_dir, &res->artifacts[g->first_slot++], &ps[n]);
+		for (size_t j = 0; j < target_n_artifacts(m->t); j++, n++) {
+			pending_init(r, o, &g->st, m->t, target_artifact_at(m->t, j), size, res->out_dir,
+				     &res->artifacts[g->first_slot++], &ps[n]);
+			ps[n].patches = m->patch.len ? &m->patch : NULL;
+			ps[n].n_patches = m->patch.len ? 1 : 0;
+		}
 	}
 	int rc = write_streamed(r, &g->st, g->raw, g->dir, ps, n);
-	/* The rest read the raw file whole, so it grows to each one's size (in order, zeros at the end). */
-	for (size_t i = 0; rc == 0 && i < n; i++) {
-		struct pending *p = &ps[i];
-		if (pending_streams(p))
-			continue;
-		struct stat st;
-		if (stat(g->raw, &st) < 0 || ((uint64_t)st.st_size < p->size && truncate(g->raw, (off_t)p->size) < 0)) {
-			rc = err_errno(errno, "growing '%s'", g->raw);
-			break;
-		}
-		struct writer_input in = pending_input(r, &g->st, g->raw, g->dir, p);
-		double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(p->t), p->a->file, p->w->name);
-		rc = pending_finish(p, p->w->write(&in, p->tmp));
-		log_phase_end("write", t0, rc == 0);
-		if (rc == 0)
-			rc = check_interrupted();
-	}
+	if (rc == 0)
+		rc = write_whole(r, &g->st, g->raw, g->dir, ps, n);
 	for (size_t i = 0; i < n; i++)
 		free(ps[i].tmp);
 	free(ps);
@@ -473,7 +448,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			.partition_table = recipe_disk_partition_table(r), .filesystem = recipe_disk_filesystem(r),
 			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar,
 			.bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
-			.firmware = target_firmware(g->members[0]), .esp_tar = g->esp, .what = g->tnames,
+			.firmware = g->fw, .esp_tar = g->esp, .what = g->tnames,
 			.workdir = g->dir, .guid_seed = g->st.build_id, .epoch = g->st.epoch,
 		};
 	}
@@ -489,13 +464,16 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	ret->t_assemble += log_phase_end("assemble", t0, arc == 0);
 	if (arc < 0 || check_interrupted() < 0)
 		goto out;
+	for (size_t i = 0; i < ng; i++)
+		if (group_layer(&groups[i]) < 0)
+			goto out;
 
 	/* Artifact slots in target order; each group writes only its own. */
 	size_t slot = 0;
 	for (size_t i = 0; i < ng; i++) {
 		groups[i].first_slot = slot;
 		for (size_t m = 0; m < groups[i].nm; m++)
-			slot += target_n_artifacts(groups[i].members[m]);
+			slot += target_n_artifacts(groups[i].members[m].t);
 	}
 	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
 		goto out;

@@ -46,10 +46,6 @@ struct build_result {
 int build_run(const struct recipe *r, const struct build_opts *o, struct build_result *ret);
 void build_result_free(struct build_result *res);
 
-/* Where modules for a target come from: the base's, the recipe's additions,
- * the target's, minus the recipe's omissions; NULL-terminated, caller frees (strv). */
-char **build_module_list(const struct recipe *r, const char *const *base_modules, char *const *target_modules);
-
 struct pack;
 struct stamp;
 struct target;
@@ -61,8 +57,9 @@ struct target;
  * if allowed. Caller frees. */
 char *build_platform_conf(const struct recipe *r);
 /* Everything laid on the base, for target t: the templates under datadir,
- * the stamp, /etc/os-release, platform.conf, the CA bundle, the cloud-init
- * datasource list, fstab, the recipe's files. */
+ * the stamp, /etc/os-release, platform.conf, the CA bundle, t's cloud-init
+ * datasource list (BUILD_DS_SIZE bytes: the disk's default, which other
+ * targets of the disk patch), fstab, the recipe's files. */
 int build_add_layers(const struct recipe *r, const char *datadir, const struct stamp *st, const struct target *t,
 		     struct pack *p);
 

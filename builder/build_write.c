@@ -6,13 +6,16 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "proc.h"
 #include "recipe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Fill p and *a for one of a target's artifacts. */
@@ -51,7 +54,8 @@ struct writer_input pending_input(const struct recipe *r, const struct stamp *st
 {
 	return (struct writer_input){.raw = raw, .size = p->size, .target = p->t, .artifact = p->ta,
 				     .version = recipe_version(r), .workdir = workdir, .epoch = st->epoch,
-				     .build_id = st->build_id, .name = p->a->file};
+				     .build_id = st->build_id, .name = p->a->file, .patches = p->patches,
+				     .n_patches = p->n_patches};
 }
 
 /* Whether p's writer takes it as a sink of the group's one reader. */
@@ -114,6 +118,59 @@ int write_streamed(const struct recipe *r, const struct stamp *st, const char *r
 		memcpy(p->a->sha256, jobs[j].sha256, sizeof(p->a->sha256));
 		p->a->size = jobs[j].size;
 		if (pending_finish(p, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* raw grown (never shrunk) to size bytes: the zeros a larger virtual disk adds. */
+static int grow(const char *raw, uint64_t size)
+{
+	struct stat st;
+	if (stat(raw, &st) < 0 || ((uint64_t)st.st_size < size && truncate(raw, (off_t)size) < 0))
+		return err_errno(errno, "growing '%s'", raw);
+	return 0;
+}
+
+/* A private copy of raw (holes kept) with p's patches written over it. */
+static int patched_copy(const char *raw, const struct pending *p, const char *copy)
+{
+	const char *argv[] = {"cp", "--sparse=always", raw, copy, NULL};
+	if (proc_run(argv, NULL, NULL) < 0 || grow(copy, p->size) < 0)
+		return -1;
+	_cleanup_close_ int fd = open(copy, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_errno(errno, "opening '%s'", copy);
+	for (size_t i = 0; i < p->n_patches; i++) {
+		const struct writer_patch *w = &p->patches[i];
+		if (pwrite(fd, w->data, w->len, (off_t)w->offset) != (ssize_t)w->len)
+			return err_errno(errno, "patching '%s' at %" PRIu64, copy, w->offset);
+	}
+	return 0;
+}
+
+int write_whole(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
+		struct pending *ps, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct pending *p = &ps[i];
+		if (pending_streams(p))
+			continue;
+		/* Without patches the shared raw file grows to each one's size (callers
+		 * order by size: zeros only ever added at the end). */
+		_cleanup_free_ char *copy = p->n_patches ? xasprintf("%s/patched-%zu.raw", workdir, i) : NULL;
+		int rc = copy ? patched_copy(raw, p, copy) : grow(raw, p->size);
+		if (rc == 0) {
+			struct writer_input in = pending_input(r, st, copy ? copy : raw, workdir, p);
+			in.patches = NULL; /* already in the copy */
+			in.n_patches = 0;
+			double t0 = log_phase_begin("write", "%s: %s (%s)", target_name(p->t), p->a->file, p->w->name);
+			rc = pending_finish(p, p->w->write(&in, p->tmp));
+			log_phase_end("write", t0, rc == 0);
+		}
+		if (copy)
+			unlink(copy);
+		if (rc < 0 || check_interrupted() < 0)
 			return -1;
 	}
 	return 0;

@@ -24,6 +24,8 @@ struct pending {
 	uint64_t size;                   /* its virtual size (the target's alignment applied) */
 	struct build_artifact *a;        /* its slot in the build result */
 	char *tmp;                       /* temporary file beside the final one (owned) */
+	const struct writer_patch *patches; /* its layer over the group's disk (the group's); NULL if none */
+	size_t n_patches;                /* entries in patches */
 };
 
 /* Fill p and *a for one of a target's artifacts (command-line writer option overrides applied). */
@@ -40,6 +42,11 @@ int pending_finish(struct pending *p, int rc);
 /* Every streamed artifact of ps in one pass over the disk raw. */
 int write_streamed(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
 		   struct pending *ps, size_t n);
+/* Every other artifact of ps (writers that read the raw file whole), each
+ * from raw grown to its size, or from a patched copy of raw in workdir when
+ * it has patches. */
+int write_whole(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
+		struct pending *ps, size_t n);
 /* manifest.json and SHA256SUMS of a finished build, atomically. */
 int build_write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res);
 
