@@ -125,6 +125,12 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 {
 	if (n == 0)
 		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(ps[i].firmware, ASSEMBLE_HYBRID) == 0)
+			return err_input("%s: one disk for BIOS and UEFI targets (disk.partition_table: gpt) is made "
+					 "by the host-tool assembly only (run as root, without QVSA_ASSEMBLE=guestfs); "
+					 "with partition_table: mbr each firmware gets its own disk",
+					 ps[i].what ? ps[i].what : ps[i].raw_path);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_close_ int fd = open(ps[i].raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || ftruncate(fd, (off_t)ps[i].size) < 0)

@@ -151,7 +151,7 @@ static int install_grub(const struct assemble_params *p, const struct asm_layout
 /* The ESP: FAT made by mformat in its byte range, filled by mcopy. */
 static int fill_esp(const struct assemble_params *p, const struct asm_layout *l)
 {
-	const struct asm_part *esp = &l->parts[0];
+	const struct asm_part *esp = asm_layout_part(l, ASM_ROLE_ESP);
 	_cleanup_tree_ char *tree = xasprintf("%s/esp-tree", p->workdir);
 	if (unpack(p->esp_tar, tree) < 0)
 		return -1;
@@ -207,7 +207,8 @@ int assemble_disk_host(const struct assemble_params *p)
 		if (fd < 0 || ftruncate(fd, (off_t)p->size) < 0)
 			return err_errno(errno, "creating disk '%s'", p->raw_path);
 	}
-	log_phase_status("%s: partitioning (%s%s)", what, l.gpt ? "gpt" : "mbr", l.uefi ? ", EFI system partition" : "");
+	log_phase_status("%s: partitioning (%s%s)", what, l.gpt ? "gpt" : "mbr",
+			 l.uefi && l.bios ? ", BIOS boot and EFI system partitions" : l.uefi ? ", EFI system partition" : "");
 	_cleanup_free_ char *script = asm_sfdisk_script(p, &l);
 	_cleanup_free_ char *script_path = xasprintf("%s/sfdisk.txt", p->workdir);
 	if (fs_write_file_atomic(script_path, script, strlen(script), 0644) < 0)
@@ -236,7 +237,8 @@ int assemble_disk_host(const struct assemble_params *p)
 	if (l.uefi) {
 		log_phase_status("%s: filling the EFI system partition", what);
 		rc = fill_esp(p, &l);
-	} else {
+	}
+	if (rc == 0 && l.bios) {
 		log_phase_status("%s: installing GRUB (i386-pc)", what);
 		rc = install_grub(p, &l);
 	}

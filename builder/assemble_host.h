@@ -38,14 +38,18 @@ struct asm_part {
 /* Where everything goes on one disk. */
 struct asm_layout {
 	bool gpt;                 /* GPT, else MBR */
-	bool uefi;                /* ESP + systemd-boot, else GRUB i386-pc in the boot sector */
+	bool uefi;                /* an ESP with systemd-boot (UEFI) */
+	bool bios;                /* GRUB i386-pc in the boot sector (BIOS); both on a hybrid disk */
 	char disk_id[37];         /* GPT disk GUID, or the MBR disk signature as "0x%08x" */
-	struct asm_part parts[2]; /* in partition-number order */
+	struct asm_part parts[3]; /* in partition-number order */
 	size_t n;                 /* used entries of parts */
 	size_t root;              /* index of the root filesystem in parts */
 	uint64_t core_sector;     /* BIOS: first sector of GRUB's core image */
 	uint64_t core_max;        /* BIOS: sectors it may fill (the MBR gap or the BIOS boot partition) */
 };
+
+/* The partition of role in l, or NULL. */
+const struct asm_part *asm_layout_part(const struct asm_layout *l, enum asm_role role);
 
 /* A version-4-shaped GUID from sha256("SEED WHAT"): the same build gives the same ids. */
 void asm_guid(const char *seed, const char *what, char out[37]);

@@ -19,9 +19,19 @@ void asm_guid(const char *seed, const char *what, char out[37])
 	snprintf(out, 37, "%.8s-%.4s-4%.3s-8%.3s-%.12s", hex, hex + 8, hex + 12, hex + 15, hex + 18);
 }
 
+const struct asm_part *asm_layout_part(const struct asm_layout *l, enum asm_role role)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->parts[i].role == role)
+			return &l->parts[i];
+	return NULL;
+}
+
 int asm_layout_make(const struct assemble_params *p, struct asm_layout *ret)
 {
-	struct asm_layout l = {.uefi = strcmp(p->firmware, "uefi") == 0};
+	bool hybrid = strcmp(p->firmware, ASSEMBLE_HYBRID) == 0;
+	struct asm_layout l = {.uefi = hybrid || strcmp(p->firmware, "uefi") == 0};
+	l.bios = hybrid || !l.uefi;
 	/* UEFI firmware reads only GPT's ESP; the recipe's table applies to BIOS disks. */
 	l.gpt = l.uefi || strcmp(p->partition_table, "gpt") == 0;
 	const char *what = p->what ? p->what : p->raw_path;
@@ -31,21 +41,22 @@ int asm_layout_make(const struct assemble_params *p, struct asm_layout *ret)
 	/* GPT keeps its backup header in the last sectors: leave the last MiB out. */
 	uint64_t end = l.gpt ? total - ASM_ALIGN : total;
 	uint64_t next = ASM_ALIGN;
-	if (l.uefi) {
-		l.parts[l.n++] = (struct asm_part){.role = ASM_ROLE_ESP, .start = next,
-						   .sectors = (uint64_t)ASSEMBLE_ESP_MIB * ASM_ALIGN};
-	} else if (l.gpt) {
+	if (l.bios && l.gpt) {
 		/* GRUB's core image needs a home on GPT: the BIOS boot partition. */
 		l.parts[l.n++] = (struct asm_part){.role = ASM_ROLE_BIOS_BOOT, .start = next, .sectors = ASM_ALIGN};
 		l.core_sector = next;
 		l.core_max = ASM_ALIGN;
-	} else {
+		next += ASM_ALIGN;
+	} else if (l.bios) {
 		/* On MBR it lives in the gap between the boot sector and the first partition. */
 		l.core_sector = 1;
 		l.core_max = ASM_ALIGN - 1;
 	}
-	if (l.n)
-		next = l.parts[0].start + l.parts[0].sectors;
+	if (l.uefi) {
+		l.parts[l.n++] = (struct asm_part){.role = ASM_ROLE_ESP, .start = next,
+						   .sectors = (uint64_t)ASSEMBLE_ESP_MIB * ASM_ALIGN};
+		next += (uint64_t)ASSEMBLE_ESP_MIB * ASM_ALIGN;
+	}
 	/* 16 MiB: below that ext4 with a journal is not worth booting. */
 	if (end < next + 16 * (uint64_t)ASM_ALIGN)
 		return err_input("%s: disk size %" PRIu64 " leaves no room for the root filesystem", what, p->size);

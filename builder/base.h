@@ -17,7 +17,7 @@ struct base_ctx {
 	const char *root_uuid;        /* root filesystem UUID for the kernel command line */
 	const char *workdir;          /* scratch folder */
 	int64_t epoch;                /* mtime for every file */
-	const char *firmware;         /* "bios" | "uefi": which boot path to prepare */
+	const char *firmware;         /* "bios" | "uefi" | "bios+uefi": which boot paths to prepare */
 };
 
 /* Operations of one base kind. */

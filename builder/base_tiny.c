@@ -153,7 +153,7 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 	    pack_file(rootfs, "/boot/initrd.img", 0644, initrd) < 0)
 		return -1;
 	if (strcmp(ctx->firmware, "uefi") == 0)
-		return 0; /* the boot loader lives on the EFI system partition */
+		return 0; /* the boot loader lives on the EFI system partition (a hybrid disk has both) */
 	_cleanup_free_ char *cmdline = kernel_cmdline(ctx);
 	_cleanup_free_ char *conf = xasprintf("DEFAULT qvsa\n"
 					      "PROMPT 0\n"

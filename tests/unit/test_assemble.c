@@ -69,6 +69,48 @@ Test(assemble_layout, uefi_is_gpt_with_the_esp_first_whatever_the_recipe_table)
 	cr_assert_eq(l.core_max, 0);
 }
 
+Test(assemble_layout, hybrid_is_gpt_with_bios_boot_then_esp_then_root)
+{
+	struct assemble_params p = params(ASSEMBLE_HYBRID, "gpt", 256 * MIB);
+	struct asm_layout l;
+	cr_assert_eq(asm_layout_make(&p, &l), 0);
+	cr_assert(l.gpt && l.uefi && l.bios);
+	cr_assert_eq(l.n, 3);
+	cr_assert_eq(l.parts[0].role, ASM_ROLE_BIOS_BOOT);
+	cr_assert_eq(l.parts[0].start, 2048);
+	cr_assert_eq(l.parts[0].sectors, 2048);
+	cr_assert_eq(l.core_sector, 2048);
+	cr_assert_eq(l.core_max, 2048);
+	cr_assert_eq(asm_layout_part(&l, ASM_ROLE_ESP), &l.parts[1]);
+	cr_assert_eq(l.parts[1].start, 4096);
+	cr_assert_eq(l.parts[1].sectors, ASSEMBLE_ESP_MIB * 2048);
+	cr_assert_eq(l.root, 2);
+	cr_assert_eq(l.parts[2].start, 4096 + ASSEMBLE_ESP_MIB * 2048);
+	cr_assert_eq(l.parts[2].start + l.parts[2].sectors, 256 * 2048 - 2048);
+	cr_assert_str_neq(l.parts[0].uuid, l.parts[1].uuid);
+	cr_assert_str_neq(l.parts[1].uuid, l.parts[2].uuid);
+	/* BIOS and UEFI alone keep their one boot path. */
+	p = params("bios", "mbr", 256 * MIB);
+	cr_assert_eq(asm_layout_make(&p, &l), 0);
+	cr_assert(l.bios && !l.uefi);
+	cr_assert_null(asm_layout_part(&l, ASM_ROLE_ESP));
+	p = params("uefi", "gpt", 256 * MIB);
+	cr_assert_eq(asm_layout_make(&p, &l), 0);
+	cr_assert(!l.bios && l.uefi);
+	cr_assert_null(asm_layout_part(&l, ASM_ROLE_BIOS_BOOT));
+}
+
+Test(assemble_layout, the_libguestfs_path_refuses_a_hybrid_disk_before_launching)
+{
+	struct assemble_params p = params(ASSEMBLE_HYBRID, "gpt", 256 * MIB);
+	err_clear();
+	cr_assert_eq(assemble_disks_guestfs(&p, 1), -1);
+	cr_assert_eq(err_kind(), ERR_INPUT);
+	cr_assert_not_null(strstr(err_msg(), "host-tool assembly only"), "%s", err_msg());
+	cr_assert(!fs_exists(p.raw_path));
+	err_clear();
+}
+
 Test(assemble_layout, refuses_disks_that_do_not_fit)
 {
 	struct asm_layout l;
@@ -325,4 +367,51 @@ Test(assemble_host, uefi_disk_has_an_esp_with_the_loader_and_a_fixed_serial)
 	const char *bl2[] = {"blkid", "-p", "-O", off, "-o", "export", raw, NULL};
 	_cleanup_free_ char *id2 = run(bl2);
 	cr_assert_not_null(strstr(id2, "TYPE=ext4\n"), "%s", id2);
+}
+
+Test(assemble_host, hybrid_disk_has_grub_in_the_bios_boot_partition_and_an_esp)
+{
+	need_tools();
+	if (!fs_exists("/usr/lib/grub/i386-pc/boot.img"))
+		cr_skip_test("grub-pc-bin is not installed");
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir), *tar = xasprintf("%s/root.tar", dir);
+	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", dir);
+	make_tar(tar, "/etc/motd", "hello\n");
+	make_tar(esp, "/EFI/BOOT/BOOTX64.EFI", "not really a loader\n");
+	struct assemble_params p = params(ASSEMBLE_HYBRID, "gpt", 128 * MIB);
+	p.raw_path = raw;
+	p.rootfs_tar = tar;
+	p.esp_tar = esp;
+	p.workdir = dir;
+	cr_assert_eq(assemble_disk_host(&p), 0, "%s", err_msg());
+
+	const char *sf[] = {"sfdisk", "--json", raw, NULL};
+	_cleanup_free_ char *js = run(sf);
+	cr_assert_not_null(strstr(js, "\"label\": \"gpt\""), "%s", js);
+	cr_assert_not_null(strstr(js, ASM_GPT_BIOS_BOOT), "%s", js);
+	cr_assert_not_null(strstr(js, ASM_GPT_ESP), "%s", js);
+	cr_assert_not_null(strstr(js, ASM_GPT_LINUX), "%s", js);
+
+	/* BIOS: boot.img names the core at the BIOS boot partition's first sector (2048). */
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	cr_assert_eq(fs_read_file(raw, &buf, &len), 0);
+	cr_assert_eq((unsigned char)buf[0x5c], 2048 & 0xff);
+	cr_assert_eq((unsigned char)buf[0x5d], 2048 >> 8);
+	cr_assert_eq((unsigned char)buf[510], 0x55);
+	cr_assert_eq((unsigned char)buf[0x1c2], 0xee, "the protective MBR stays");
+	cr_assert_eq((unsigned char)buf[2048 * 512 + 500], (2049) & 0xff, "core blocklist: its second sector");
+	cr_assert_eq((unsigned char)buf[2048 * 512 + 501], 2049 >> 8);
+
+	/* UEFI: the loader on the ESP at 2 MiB. */
+	_cleanup_free_ char *img = xasprintf("%s@@%llu", raw, 2 * MIB);
+	const char *mt[] = {"mtype", "-i", img, "::/EFI/BOOT/BOOTX64.EFI", NULL};
+	_cleanup_free_ char *loader = run(mt);
+	cr_assert_str_eq(loader, "not really a loader\n");
+
+	_cleanup_free_ char *off = xasprintf("%llu", (2 + ASSEMBLE_ESP_MIB) * MIB);
+	const char *bl[] = {"blkid", "-p", "-O", off, "-o", "export", raw, NULL};
+	_cleanup_free_ char *id = run(bl);
+	cr_assert_not_null(strstr(id, "TYPE=ext4\n"), "%s", id);
+	cr_assert_not_null(strstr(id, "UUID=11111111-2222-4333-8444-555555555555\n"), "%s", id);
 }
