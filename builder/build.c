@@ -266,6 +266,7 @@ static int group_layer(struct group *g)
 	const struct member *own = &g->members[0];
 	if (assemble_file_offset(g->raw, BUILD_DS_PATH, own->ds, sizeof(own->ds), &off) < 0)
 		return -1;
+	log_debug("disk of %s: %s at byte %" PRIu64, g->tnames, BUILD_DS_PATH, off);
 	for (size_t i = 0; i < g->nm; i++) {
 		struct member *m = &g->members[i];
 		bool same = memcmp(m->ds, own->ds, sizeof(m->ds)) == 0;
