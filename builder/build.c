@@ -23,7 +23,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #define SYSLINUX_DIR "/usr/lib/syslinux/mbr"
 
