@@ -5,6 +5,7 @@
  * epoch as mtime, no pax headers or extended attributes), then the disk as
  * gzip members made of the reader's shared deflate; no time in any gzip header. */
 #include "writer.h"
+#include "deflate.h"
 #include "outfile.h"
 #include "pack.h"
 
@@ -17,7 +18,6 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libdeflate.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -91,7 +91,7 @@ static int tar_header(const struct writer_input *in, const char *out, uint8_t he
  * each the reader's shared deflate, so nothing here compresses the disk. */
 struct gce_sink {
 	struct outfile *f;                  /* the file (owned) */
-	struct libdeflate_compressor *c;    /* for the tar header and trailer (owned) */
+	struct deflater *c;                 /* for the tar header and trailer (owned) */
 	uint64_t tar_len;                   /* tar bytes so far */
 };
 
@@ -113,13 +113,12 @@ static int gz_member(struct outfile *f, const uint8_t *z, size_t zlen, uint32_t 
 /* Deflate buf here (the few tar blocks that are not the disk) as one member. */
 static int gz_small(struct gce_sink *s, const uint8_t *buf, size_t len)
 {
-	size_t bound = libdeflate_deflate_compress_bound(s->c, len);
-	_cleanup_free_ uint8_t *z = malloc(bound);
+	_cleanup_free_ uint8_t *z = malloc(DEFLATE_BOUND(len));
 	if (!z)
 		abort();
-	size_t n = libdeflate_deflate_compress(s->c, buf, len, z, bound);
+	size_t n = deflater_run(s->c, buf, len, z, DEFLATE_BOUND(len));
 	s->tar_len += len;
-	return gz_member(s->f, z, n, libdeflate_crc32(0, buf, len), (uint32_t)len);
+	return gz_member(s->f, z, n, deflate_crc32(buf, len), (uint32_t)len);
 }
 
 static int gce_open_sink(const struct writer_input *in, const char *out, void **ret)
@@ -128,8 +127,9 @@ static int gce_open_sink(const struct writer_input *in, const char *out, void **
 		return err_input("GCE needs a disk of whole GiB, this one is %" PRIu64
 				 " bytes (set size_alignment: 1G in the target)", in->size);
 	struct gce_sink *s = calloc(1, sizeof(*s));
-	if (!s || !(s->c = libdeflate_alloc_compressor(6)))
+	if (!s)
 		abort();
+	s->c = deflater_new();
 	*ret = s;
 	uint8_t head[TAR_BLOCK];
 	if (tar_header(in, out, head) < 0 || outfile_open(out, NULL, &s->f) < 0)
@@ -163,7 +163,7 @@ static void gce_free(void *p)
 	if (!s)
 		return;
 	outfile_free(s->f);
-	libdeflate_free_compressor(s->c);
+	deflater_free(s->c);
 	free(s);
 }
 
