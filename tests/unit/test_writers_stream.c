@@ -57,6 +57,7 @@ static char *make_disk(uint64_t size)
 
 static const struct target_option fixed_opt[] = {{"subformat", "fixed"}};
 static const struct target_option ova_opt[] = {{"digest", "sha1"}};
+static const struct target_option qcow2_opt[] = {{"compat", "1.1"}, {"compress", "true"}};
 
 struct sinkcase {
 	const char *writer, *ext, *qemu_fmt; /* qemu_fmt: compare with qemu-img, NULL: not a disk image */
@@ -66,6 +67,7 @@ struct sinkcase {
 static const struct sinkcase cases[] = {
 	{"vmdk", "vmdk", "vmdk", NULL, 0}, {"ova", "ova", NULL, ova_opt, 1}, {"raw", "raw", "raw", NULL, 0},
 	{"vhd", "vhd", "vpc", fixed_opt, 1}, {"gce", "tar.gz", NULL, NULL, 0},
+	{"qcow2", "qcow2", "qcow2", qcow2_opt, 2}, {"qcow2", "qcow2", "qcow2", NULL, 0},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
