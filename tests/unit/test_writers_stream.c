@@ -286,3 +286,39 @@ Test(stream, vhd_dynamic_is_qemu_imgs)
 				cr_assert_eq(f[at + i], r[at + i], "byte %zu differs from qemu-img's", at + i);
 	}
 }
+
+/* GCE's tar.gz stores disk.raw sparse, as `tar --format=oldgnu -S` does:
+ * GNU tar lists it at its full size and extracts the identical disk, with
+ * more regions than the header holds (extension blocks). */
+Test(stream, gce_is_a_sparse_tar_gnu_tar_reads)
+{
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir);
+	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)GIB), 0);
+	for (unsigned i = 0; i < 60; i++) {
+		char text[64];
+		int n = snprintf(text, sizeof(text), "region %u", i);
+		cr_assert_eq(pwrite(fd, text, (size_t)n, (off_t)(i * 7 * MIB + i * 4096)), n);
+	}
+	close(fd);
+	struct target_artifact a = {.writer = "gce", .extension = "tar.gz"};
+	struct writer_input in = {.raw = raw, .size = GIB, .artifact = &a, .version = "qVSA-1.0", .workdir = dir,
+				  .epoch = 1700000000, .build_id = "0123456789abcdef", .name = "x.tar.gz"};
+	_cleanup_free_ char *out = xasprintf("%s/x.tar.gz", dir), *x = xasprintf("%s/x", dir);
+	cr_assert_eq(writer_find("gce")->write(&in, out), 0, "%s", err_msg());
+	cr_assert_eq(writer_find("gce")->check(out, GIB, &a), 0, "%s", err_msg());
+	struct stat st;
+	cr_assert_eq(stat(out, &st), 0);
+	cr_assert_lt(st.st_size, 1 * MIB, "the holes were stored");
+	const char *list[] = {"tar", "-tvzf", out, NULL};
+	_cleanup_free_ char *listing = NULL;
+	cr_assert_eq(proc_run(list, NULL, &listing), 0, "%s", err_msg());
+	cr_assert(strstr(listing, " 1073741824 ") && strstr(listing, "disk.raw"), "%s", listing);
+	cr_assert_eq(fs_mkdir_p(x, 0755), 0);
+	const char *extract[] = {"tar", "-xSzf", out, "-C", x, NULL};
+	cr_assert_eq(proc_run(extract, NULL, NULL), 0, "%s", err_msg());
+	_cleanup_free_ char *got = xasprintf("%s/disk.raw", x);
+	const char *cmp[] = {"cmp", raw, got, NULL};
+	cr_assert_eq(proc_run(cmp, NULL, NULL), 0, "GNU tar extracted another disk: %s", err_msg());
+}
