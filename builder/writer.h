@@ -44,28 +44,50 @@ struct writer_input {
  * streamOptimized VMDK grain, 128 sectors). */
 #define WRITER_GRAIN (64u << 10)
 
-/* One grain of the disk, as every sink of a pass receives it, in order. */
+/* Every deflate the reader makes looks back at most this far: QEMU inflates
+ * qcow2 compressed clusters with a 4 KiB window (windowBits -12), and VMDK
+ * grains and gzip members accept any window, so one deflate serves all. */
+#define WRITER_DEFLATE_WINDOW (4u << 10)
+
+/* One grain of the disk, as every sink of a pass receives it, in order;
+ * with the job's patches applied (jobs with equal patches get the same grain). */
 struct writer_grain {
 	uint64_t offset;         /* byte offset in the disk, a multiple of WRITER_GRAIN */
 	uint32_t len;            /* bytes: WRITER_GRAIN, less only for the last grain of a disk */
 	const uint8_t *data;     /* the bytes (reader's buffer, valid during the call); NULL: a hole */
 	bool zero;               /* every byte is zero (always for a hole) */
-	const uint8_t *deflated; /* raw deflate (RFC 1951, final block included) of the len bytes; NULL
-				    unless a sink of the pass set deflate */
+	const uint8_t *deflated; /* raw deflate (RFC 1951, final block included) of the len bytes, back
+				    references within 4 KiB (WRITER_DEFLATE_WINDOW); NULL unless a sink of
+				    the pass set deflate */
 	uint32_t deflated_len;   /* bytes at deflated */
 	uint32_t adler32;        /* Adler-32 of the bytes (zlib wrapper), with deflated */
 	uint32_t crc32;          /* CRC-32 of the bytes (gzip wrapper), with deflated */
 };
 
+/* Where an artifact's disk may hold data: the raw file's data extents
+ * (SEEK_DATA/SEEK_HOLE) and the artifact's patches, rounded out to grains,
+ * merged, sorted, within [0, in.size). Every grain outside them is a hole
+ * (zero); a grain inside may still turn out all zero. */
+struct writer_extent {
+	uint64_t offset; /* a multiple of WRITER_GRAIN */
+	uint64_t len;    /* bytes; whole grains except at the end of the disk */
+};
+
 /* A format written as a stream: the reader opens every sink of a pass,
- * hands each the disk grain by grain, then finishes it. Sinks only append,
- * so the file's SHA-256 is taken as it is written. */
+ * tells it the disk's extents, hands it the disk grain by grain, then
+ * finishes it. Sinks append (so the file's SHA-256 is taken as it is
+ * written); a format whose metadata precedes data it cannot size in advance
+ * (qcow2's compressed clusters) fills it in at finish and says so. */
 struct writer_sink_ops {
 	bool deflate; /* the sink uses writer_grain.deflated (the reader deflates each grain once for all) */
 	/* Whether this artifact's options are written as a stream (else by write); NULL: always. */
 	bool (*accepts)(const struct target_artifact *a);
 	/* Start writing out (a temporary name) for in; *ret_sink is the sink's state. */
 	int (*open)(const struct writer_input *in, const char *out, void **ret_sink);
+	/* Before the first grain: where the data lies (n extents, see struct
+	 * writer_extent), for formats whose allocation tables precede the data
+	 * (VHDX, dynamic VHD, qcow2, a sparse tar's map); NULL: not needed. */
+	int (*plan)(void *sink, const struct writer_extent *ext, size_t n);
 	/* The next grain; grains come in order, each once, covering [0, in->size). */
 	int (*grain)(void *sink, const struct writer_grain *g);
 	/* Complete the file; its SHA-256 (hex) and size. */
@@ -103,7 +125,9 @@ struct writer_job {
 
 /* Read jobs[0].in.raw once, skipping holes, and feed every job's sink; deflate
  * grains once for every sink that wants it, on threads workers (0: every
- * core). Each job reads [0, in.size); beyond the raw file's end is zeros. */
+ * core). Each job reads [0, in.size) with its in.patches applied; beyond the
+ * raw file's end is zeros. Grains no patch touches are shared by every job;
+ * a patched grain is built (and deflated) once per distinct patch set. */
 int writer_stream(struct writer_job *jobs, size_t n, unsigned threads);
 /* A pass with w's sink alone: the write operation of a streamed format. */
 int writer_stream_one(const struct writer_ops *w, const struct writer_input *in, const char *out);

@@ -1,10 +1,12 @@
-/* Google Compute Engine image: a gzip'd tar in GNU format (what GCE's
- * importer documents: `tar --format=oldgnu -czf`) holding exactly one
- * member, disk.raw, whose size is a whole number of GiB. A sink of the one
- * reader: the tar header from libarchive (one entry, owner root, the build's
- * epoch as mtime, no pax headers or extended attributes), then the disk as
- * gzip members made of the reader's shared deflate; no time in any gzip header. */
+/* Google Compute Engine image: a gzip'd tar in GNU format holding exactly
+ * one member, disk.raw, whose size is a whole number of GiB, stored sparse
+ * as GCE's import docs make it (`tar --format=oldgnu -Sczf`). A sink of the
+ * one reader: the tar header from libarchive (one entry, owner root, the
+ * build's epoch as mtime, no pax headers or extended attributes) made a GNU
+ * sparse header from the extent map, then the data extents' grains as gzip
+ * members made of the reader's shared deflate; no time in any gzip header. */
 #include "writer.h"
+#include "deflate.h"
 #include "outfile.h"
 #include "pack.h"
 
@@ -17,7 +19,6 @@
 #include <archive_entry.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libdeflate.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -52,10 +53,35 @@ static la_ssize_t capture_write(struct archive *a, void *p, const void *buf, siz
 	return (la_ssize_t)len;
 }
 
+/* A 12-byte numeric field as GNU tar writes it: 11 octal digits and a NUL,
+ * or base-256 in all 12 bytes from 8 GiB on. */
+static void tar_number(uint8_t *field, uint64_t v)
+{
+	if (v < (1ull << 33)) {
+		snprintf((char *)field, 12, "%011llo", (unsigned long long)v);
+		return;
+	}
+	field[0] = 0x80;
+	for (int i = 0; i < 11; i++)
+		field[11 - i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Store a header block's checksum as GNU tar does. */
+static void tar_checksum(uint8_t head[TAR_BLOCK])
+{
+	memset(head + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < TAR_BLOCK; i++)
+		sum += head[i];
+	snprintf((char *)head + 148, 7, "%06o", sum);
+	head[155] = ' ';
+}
+
 /* The GNU tar header of disk.raw, as libarchive writes it (owner root, the
- * epoch as mtime). libarchive is given size 0, so that closing it writes no
- * data; the size and the checksum are then set as GNU tar sets them: 11
- * octal digits, or base-256 in all 12 bytes from 8 GiB on. */
+ * epoch as mtime); libarchive is given size 0, so that closing it writes no
+ * data. As `tar --format=oldgnu -S` writes a sparse file, it then becomes
+ * type 'S': size the bytes stored, realsize the file's, the first four
+ * regions of the sparse map in the header, the rest in extension blocks. */
 static int tar_header(const struct writer_input *in, const char *out, uint8_t head[TAR_BLOCK])
 {
 	struct capture c = {.len = 0};
@@ -69,20 +95,6 @@ static int tar_header(const struct writer_input *in, const char *out, uint8_t he
 	if (r != ARCHIVE_OK || archive_write_close(a) != ARCHIVE_OK || c.len != TAR_BLOCK)
 		return gce_err(a, out, MEMBER);
 	memcpy(head, c.head, TAR_BLOCK);
-	uint8_t *size = head + 124;
-	if (in->size < (1ull << 33)) {
-		snprintf((char *)size, 12, "%011llo", (unsigned long long)in->size);
-	} else {
-		size[0] = 0x80;
-		for (int i = 0; i < 11; i++)
-			size[11 - i] = (uint8_t)(in->size >> (8 * i));
-	}
-	memset(head + 148, ' ', 8);
-	unsigned sum = 0;
-	for (size_t i = 0; i < TAR_BLOCK; i++)
-		sum += head[i];
-	snprintf((char *)head + 148, 7, "%06o", sum);
-	head[155] = ' ';
 	return 0;
 }
 
@@ -91,8 +103,14 @@ static int tar_header(const struct writer_input *in, const char *out, uint8_t he
  * each the reader's shared deflate, so nothing here compresses the disk. */
 struct gce_sink {
 	struct outfile *f;                  /* the file (owned) */
-	struct libdeflate_compressor *c;    /* for the tar header and trailer (owned) */
+	struct deflater *c;                 /* for the tar header and trailer (owned) */
 	uint64_t tar_len;                   /* tar bytes so far */
+	uint8_t head[TAR_BLOCK];            /* disk.raw's header, until plan completes it */
+	uint64_t size;                      /* disk.raw's size */
+	struct writer_extent *map;          /* the regions stored (owned) */
+	size_t n_map;                       /* entries in map */
+	size_t cur;                         /* the region the grains have reached */
+	bool planned;                       /* the header is out */
 };
 
 /* One gzip member holding len bytes whose raw deflate is z. */
@@ -113,13 +131,12 @@ static int gz_member(struct outfile *f, const uint8_t *z, size_t zlen, uint32_t 
 /* Deflate buf here (the few tar blocks that are not the disk) as one member. */
 static int gz_small(struct gce_sink *s, const uint8_t *buf, size_t len)
 {
-	size_t bound = libdeflate_deflate_compress_bound(s->c, len);
-	_cleanup_free_ uint8_t *z = malloc(bound);
+	_cleanup_free_ uint8_t *z = malloc(DEFLATE_BOUND(len));
 	if (!z)
 		abort();
-	size_t n = libdeflate_deflate_compress(s->c, buf, len, z, bound);
+	size_t n = deflater_run(s->c, buf, len, z, DEFLATE_BOUND(len));
 	s->tar_len += len;
-	return gz_member(s->f, z, n, libdeflate_crc32(0, buf, len), (uint32_t)len);
+	return gz_member(s->f, z, n, deflate_crc32(buf, len), (uint32_t)len);
 }
 
 static int gce_open_sink(const struct writer_input *in, const char *out, void **ret)
@@ -128,18 +145,67 @@ static int gce_open_sink(const struct writer_input *in, const char *out, void **
 		return err_input("GCE needs a disk of whole GiB, this one is %" PRIu64
 				 " bytes (set size_alignment: 1G in the target)", in->size);
 	struct gce_sink *s = calloc(1, sizeof(*s));
-	if (!s || !(s->c = libdeflate_alloc_compressor(6)))
+	if (!s)
 		abort();
+	s->c = deflater_new();
 	*ret = s;
-	uint8_t head[TAR_BLOCK];
-	if (tar_header(in, out, head) < 0 || outfile_open(out, NULL, &s->f) < 0)
+	s->size = in->size;
+	if (tar_header(in, out, s->head) < 0)
 		return -1;
-	return gz_small(s, head, sizeof(head));
+	return outfile_open(out, NULL, &s->f);
+}
+
+enum { SPARSE_IN_HEADER = 4, SPARSE_IN_EXT = 21, SPARSE_AT = 386, EXTENDED_AT = 482, REALSIZE_AT = 483 };
+
+/* The sparse map (the data extents; GNU tar ends a file that ends in a hole
+ * with an empty region at its size), the header and its extension blocks. */
+static int gce_plan(void *p, const struct writer_extent *ext, size_t n)
+{
+	struct gce_sink *s = p;
+	bool tail = n == 0 || ext[n - 1].offset + ext[n - 1].len < s->size;
+	s->n_map = n + (tail ? 1 : 0);
+	if (!(s->map = calloc(s->n_map, sizeof(*s->map))))
+		abort();
+	memcpy(s->map, ext, n * sizeof(*ext));
+	if (tail)
+		s->map[n] = (struct writer_extent){s->size, 0};
+	uint64_t stored = 0;
+	for (size_t i = 0; i < s->n_map; i++)
+		stored += s->map[i].len; /* whole grains, or up to the size (whole GiB): whole blocks */
+	size_t n_ext = s->n_map > SPARSE_IN_HEADER ? (s->n_map - SPARSE_IN_HEADER + SPARSE_IN_EXT - 1) / SPARSE_IN_EXT : 0;
+	_cleanup_free_ uint8_t *blocks = calloc(1 + n_ext, TAR_BLOCK);
+	if (!blocks)
+		abort();
+	uint8_t *h = blocks;
+	memcpy(h, s->head, TAR_BLOCK);
+	h[156] = 'S';
+	tar_number(h + 124, stored);
+	tar_number(h + REALSIZE_AT, s->size);
+	for (size_t i = 0; i < s->n_map; i++) {
+		uint8_t *e = i < SPARSE_IN_HEADER
+				     ? h + SPARSE_AT + 24 * i
+				     : blocks + TAR_BLOCK * (1 + (i - SPARSE_IN_HEADER) / SPARSE_IN_EXT) +
+					       24 * ((i - SPARSE_IN_HEADER) % SPARSE_IN_EXT);
+		tar_number(e, s->map[i].offset);
+		tar_number(e + 12, s->map[i].len);
+	}
+	h[EXTENDED_AT] = n_ext > 0;
+	for (size_t k = 0; k + 1 < n_ext; k++)
+		blocks[TAR_BLOCK * (1 + k) + 504] = 1; /* another extension block follows */
+	tar_checksum(h);
+	s->planned = true;
+	return gz_small(s, blocks, TAR_BLOCK * (1 + n_ext));
 }
 
 static int gce_grain(void *p, const struct writer_grain *g)
 {
 	struct gce_sink *s = p;
+	if (!s->planned)
+		return err_fail("GCE: a grain before the plan");
+	while (s->cur < s->n_map && s->map[s->cur].offset + s->map[s->cur].len <= g->offset)
+		s->cur++;
+	if (s->cur == s->n_map || s->map[s->cur].offset > g->offset)
+		return 0; /* in a hole of the sparse map: not stored */
 	s->tar_len += g->len;
 	return gz_member(s->f, g->deflated, g->deflated_len, g->crc32, g->len);
 }
@@ -163,12 +229,13 @@ static void gce_free(void *p)
 	if (!s)
 		return;
 	outfile_free(s->f);
-	libdeflate_free_compressor(s->c);
+	deflater_free(s->c);
+	free(s->map);
 	free(s);
 }
 
 static const struct writer_sink_ops gce_sink = {
-	.deflate = true, .open = gce_open_sink, .grain = gce_grain, .finish = gce_finish, .free = gce_free,
+	.deflate = true, .open = gce_open_sink, .plan = gce_plan, .grain = gce_grain, .finish = gce_finish, .free = gce_free,
 };
 
 extern const struct writer_ops writer_gce_ops;

@@ -1,10 +1,10 @@
 /* VHD (Microsoft Virtual Hard Disk, "vpc" to QEMU): fixed for Azure, dynamic
- * for Xen. A fixed disk is a sink (the disk's bytes, then a footer written
- * here). A dynamic one is still written by qemu-img (force_size=on keeps the
- * virtual size exact instead of rounding it to CHS geometry); qvsa then replaces the two
- * fields qemu-img takes from the clock and the random generator (footer
- * timestamp and unique id) and recomputes the footer checksum. The check
- * reads the 512-byte footer (and a dynamic disk's header) itself. */
+ * for Xen, both sinks of the one reader (vhd_sink below). Footer and header
+ * are what `qemu-img convert -O vpc -o force_size=on` writes (the virtual
+ * size exact, not rounded to CHS geometry), except the two fields qemu-img
+ * takes from the clock and the random generator: the timestamp is the
+ * build's epoch and the unique id derives from the build. The check reads
+ * the 512-byte footer (and a dynamic disk's header and BAT) itself. */
 #include "writer.h"
 #include "bytes.h"
 #include "outfile.h"
@@ -12,7 +12,6 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
-#include "proc.h"
 #include "target.h"
 
 #include <fcntl.h>
@@ -87,30 +86,17 @@ static void derive_uuid(const struct writer_input *in, uint8_t uuid[16])
 	uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80);
 }
 
-/* Replace timestamp and id in the footer at off; recompute its checksum. */
-static int footer_patch(int fd, off_t off, const uint8_t uuid[16], uint32_t stamp, const char *path)
-{
-	uint8_t f[FOOTER_SIZE];
-	if (pread(fd, f, sizeof(f), off) != (ssize_t)sizeof(f) || memcmp(f + F_COOKIE, "conectix", 8) != 0)
-		return err_fail("artifact '%s': qemu-img wrote no VHD footer at %jd", path, (intmax_t)off);
-	put_be32(f + F_TIMESTAMP, stamp);
-	memcpy(f + F_UUID, uuid, 16);
-	put_be32(f + F_CHECKSUM, vhd_checksum(f, sizeof(f), F_CHECKSUM));
-	if (pwrite(fd, f, sizeof(f), off) != (ssize_t)sizeof(f))
-		return err_errno(errno, "artifact '%s': writing the VHD footer", path);
-	return 0;
-}
-
-/* A fixed disk's footer, as qemu-img writes it with force_size=on: creator
- * "qem2" and the largest CHS geometry (65535/16/255) tell QEMU and other
- * readers that the current size, not the geometry, is the disk's size. */
-static void footer_fixed(const struct writer_input *in, uint8_t f[FOOTER_SIZE])
+/* A disk's footer, as qemu-img writes it with force_size=on: creator "qem2"
+ * and the largest CHS geometry (65535/16/255) tell QEMU and other readers
+ * that the current size, not the geometry, is the disk's size. A dynamic
+ * disk's points at its header (data offset 512). */
+static void footer_make(const struct writer_input *in, int type, uint8_t f[FOOTER_SIZE])
 {
 	memset(f, 0, FOOTER_SIZE);
 	memcpy(f + F_COOKIE, "conectix", 8);
 	put_be32(f + 8, 2);           /* features: reserved bit, always set */
 	put_be32(f + 12, 0x00010000); /* format version 1.0 */
-	put_be64(f + F_DATA_OFFSET, UINT64_MAX);
+	put_be64(f + F_DATA_OFFSET, type == DISK_FIXED ? UINT64_MAX : FOOTER_SIZE);
 	put_be32(f + F_TIMESTAMP, in->epoch > VHD_EPOCH ? (uint32_t)(in->epoch - VHD_EPOCH) : 0);
 	memcpy(f + 28, "qem2", 4);
 	put_be32(f + 32, 0x00050003); /* creator version, as qemu-img writes it */
@@ -119,42 +105,106 @@ static void footer_fixed(const struct writer_input *in, uint8_t f[FOOTER_SIZE])
 	put_be64(f + F_CUR_SIZE, in->size);
 	static const uint8_t max_chs[4] = {0xff, 0xff, 16, 255};
 	memcpy(f + 56, max_chs, sizeof(max_chs));
-	put_be32(f + F_DISK_TYPE, DISK_FIXED);
+	put_be32(f + F_DISK_TYPE, (uint32_t)type);
 	derive_uuid(in, f + F_UUID);
 	put_be32(f + F_CHECKSUM, vhd_checksum(f, FOOTER_SIZE, F_CHECKSUM));
 }
 
-/* A fixed VHD as a sink: the disk's bytes (holes stay holes), then the footer. */
+/* A VHD as a sink. Fixed: the disk's bytes (holes stay holes), then the
+ * footer. Dynamic, laid out as qemu-img lays it out: a footer copy, the
+ * dynamic header, the BAT, then each allocated 2 MiB block as a sector
+ * bitmap (all set) and its data, then the footer. Which blocks are
+ * allocated is decided from the extent map (plan: a block is allocated iff
+ * data touches it), so the BAT precedes the data and the file is written
+ * front to back, hashed as written. */
 struct vhd_sink {
 	struct outfile *f;           /* the file (owned) */
-	uint8_t footer[FOOTER_SIZE]; /* written last */
+	int type;                    /* DISK_FIXED or DISK_DYNAMIC */
+	uint64_t size;               /* virtual size */
+	uint8_t footer[FOOTER_SIZE]; /* written last (and first, for a dynamic disk) */
+	bool *present;               /* dynamic: per block, allocated (owned) */
+	uint64_t n_blocks;           /* dynamic: blocks covering the size */
 };
-
-static bool vhd_accepts(const struct target_artifact *a)
-{
-	const char *s = target_artifact_option(a, "subformat");
-	return !s || strcmp(s, "fixed") == 0;
-}
 
 static int vhd_open(const struct writer_input *in, const char *out, void **ret)
 {
 	struct vhd_sink *v = calloc(1, sizeof(*v));
 	if (!v)
 		abort();
-	footer_fixed(in, v->footer);
 	*ret = v;
+	_cleanup_free_ char *what = xasprintf("writing '%s'", out);
+	if (subformat(in->artifact, what, &v->type) < 0)
+		return -1;
+	if (v->type == DISK_DYNAMIC && in->size % 512 != 0)
+		return err_input("%s: virtual size %" PRIu64 " is not a whole number of sectors", what, in->size);
+	v->size = in->size;
+	footer_make(in, v->type, v->footer);
 	return outfile_open(out, NULL, &v->f);
+}
+
+/* Dynamic: decide the allocated blocks, write footer copy, header and BAT. */
+static int vhd_plan(void *p, const struct writer_extent *ext, size_t n)
+{
+	struct vhd_sink *v = p;
+	if (v->type != DISK_DYNAMIC)
+		return 0;
+	v->n_blocks = (v->size + DYN_BLOCK - 1) / DYN_BLOCK;
+	if (v->n_blocks > UINT32_MAX / 2 || !(v->present = calloc(v->n_blocks ? v->n_blocks : 1, sizeof(bool))))
+		return err_input("virtual size %" PRIu64 " is too large for a dynamic VHD", v->size);
+	for (size_t i = 0; i < n; i++)
+		for (uint64_t b = ext[i].offset / DYN_BLOCK; b <= (ext[i].offset + ext[i].len - 1) / DYN_BLOCK; b++)
+			v->present[b] = true;
+	uint64_t bat_bytes = (v->n_blocks * 4 + 511) / 512 * 512;
+	uint64_t bat_off = FOOTER_SIZE + DYN_HEADER_SIZE;
+	uint64_t at = bat_off + bat_bytes;
+	_cleanup_free_ uint8_t *bat = malloc(bat_bytes ? bat_bytes : 1);
+	if (!bat)
+		abort();
+	memset(bat, 0xff, bat_bytes);
+	for (uint64_t b = 0; b < v->n_blocks; b++)
+		if (v->present[b]) {
+			put_be32(bat + 4 * b, (uint32_t)(at / 512));
+			at += 512 + DYN_BLOCK;
+		}
+	if ((at + FOOTER_SIZE) / 512 > UINT32_MAX)
+		return err_input("virtual size %" PRIu64 " is too large for a dynamic VHD", v->size);
+	uint8_t h[DYN_HEADER_SIZE] = {0};
+	memcpy(h + H_COOKIE, "cxsparse", 8);
+	put_be64(h + 8, UINT64_MAX); /* next data: none */
+	put_be64(h + H_TABLE_OFFSET, bat_off);
+	put_be32(h + 24, 0x00010000); /* header version */
+	put_be32(h + H_MAX_ENTRIES, (uint32_t)v->n_blocks);
+	put_be32(h + H_BLOCK_SIZE, DYN_BLOCK);
+	put_be32(h + H_CHECKSUM, vhd_checksum(h, sizeof(h), H_CHECKSUM));
+	if (outfile_write(v->f, v->footer, FOOTER_SIZE) < 0 || outfile_write(v->f, h, sizeof(h)) < 0)
+		return -1;
+	return outfile_write(v->f, bat, bat_bytes);
 }
 
 static int vhd_grain(void *p, const struct writer_grain *g)
 {
 	struct vhd_sink *v = p;
+	if (v->type == DISK_DYNAMIC) {
+		uint64_t b = g->offset / DYN_BLOCK;
+		if (!v->present || !v->present[b])
+			return v->present ? 0 : err_fail("dynamic VHD: a grain before the plan");
+		if (g->offset % DYN_BLOCK == 0) {
+			uint8_t bitmap[512];
+			memset(bitmap, 0xff, sizeof(bitmap));
+			if (outfile_write(v->f, bitmap, sizeof(bitmap)) < 0)
+				return -1;
+		}
+	}
 	return g->zero ? outfile_zeros(v->f, g->len) : outfile_write(v->f, g->data, g->len);
 }
 
 static int vhd_finish(void *p, char sha[65], uint64_t *size)
 {
 	struct vhd_sink *v = p;
+	/* A last block the disk ends inside is still whole in the file. */
+	if (v->type == DISK_DYNAMIC && v->size % DYN_BLOCK && v->present && v->present[v->n_blocks - 1] &&
+	    outfile_zeros(v->f, DYN_BLOCK - v->size % DYN_BLOCK) < 0)
+		return -1;
 	if (outfile_write(v->f, v->footer, FOOTER_SIZE) < 0)
 		return -1;
 	return outfile_finish(v->f, sha, size);
@@ -163,46 +213,22 @@ static int vhd_finish(void *p, char sha[65], uint64_t *size)
 static void vhd_free(void *p)
 {
 	struct vhd_sink *v = p;
-	if (v)
+	if (v) {
 		outfile_free(v->f);
+		free(v->present);
+	}
 	free(v);
 }
 
 static const struct writer_sink_ops vhd_sink = {
-	.accepts = vhd_accepts, .open = vhd_open, .grain = vhd_grain, .finish = vhd_finish, .free = vhd_free,
+	.open = vhd_open, .plan = vhd_plan, .grain = vhd_grain, .finish = vhd_finish, .free = vhd_free,
 };
 
 extern const struct writer_ops writer_vhd_ops;
 
 static int vhd_write(const struct writer_input *in, const char *out)
 {
-	if (vhd_accepts(in->artifact))
-		return writer_stream_one(&writer_vhd_ops, in, out);
-	int type;
-	_cleanup_free_ char *what = xasprintf("writing '%s'", out);
-	if (subformat(in->artifact, what, &type) < 0)
-		return -1;
-	const char *opts = type == DISK_FIXED ? "subformat=fixed,force_size=on" : "subformat=dynamic,force_size=on";
-	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc", "-o", opts, in->raw, out, NULL};
-	if (proc_run(argv, NULL, NULL) < 0) {
-		err_prefix("%s", what);
-		return -1;
-	}
-	_cleanup_close_ int fd = open(out, O_RDWR | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < FOOTER_SIZE)
-		return err_fail("artifact '%s': no VHD footer after qemu-img", out);
-	uint8_t uuid[16];
-	derive_uuid(in, uuid);
-	uint32_t stamp = in->epoch > VHD_EPOCH ? (uint32_t)(in->epoch - VHD_EPOCH) : 0;
-	if (footer_patch(fd, st.st_size - FOOTER_SIZE, uuid, stamp, out) < 0)
-		return -1;
-	/* A dynamic disk starts with a copy of its footer. */
-	if (type == DISK_DYNAMIC && footer_patch(fd, 0, uuid, stamp, out) < 0)
-		return -1;
-	if (fsync(fd) < 0)
-		return err_errno(errno, "artifact '%s'", out);
-	return 0;
+	return writer_stream_one(&writer_vhd_ops, in, out);
 }
 
 static int check_dynamic(int fd, const char *artifact, const uint8_t *footer, uint64_t file_size, uint64_t vsize)

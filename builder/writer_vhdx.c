@@ -1,21 +1,19 @@
-/* VHDX (Hyper-V). qemu-img writes the format; what it makes unreproducible
- * is then replaced: the random GUIDs (FileWriteGuid and DataWriteGuid in
- * both headers, the virtual disk id in the Page83Data metadata item), the
- * random base of the header sequence numbers, and the log entries qemu-img
- * left behind with a random log GUID. The headers' LogGuid is zero after a
- * clean close, which per the VHDX specification means the log is empty, so
- * the log region is cleared. Header checksums (CRC-32C) are recomputed;
- * qemu-img check then reads the result. */
+/* VHDX (Hyper-V), dynamic, as a sink of the one reader, laid out as
+ * qemu-img lays it out (MS-VHDX): file identifier, two headers (CRC-32C),
+ * two region tables, an empty 1 MiB log (LogGuid zero: nothing to replay),
+ * the BAT, the metadata region (file parameters, virtual size, Page83 disk
+ * id, 512-byte logical and physical sectors), then the present blocks. The
+ * GUIDs derive from the build (same inputs, same file). qemu-img check and
+ * info read the result. */
 #include "writer.h"
 #include "bytes.h"
+#include "outfile.h"
 
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
-#include "proc.h"
 #include "target.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/sha.h>
 #include <string.h>
@@ -24,8 +22,6 @@
 #define HEADER_SIZE (4 * KIB)
 #define REGION_TABLE_OFF (192 * KIB)
 #define REGION_TABLE_SIZE (64 * KIB)
-
-static const uint64_t header_off[2] = {64 * KIB, 128 * KIB};
 
 /* Header field offsets (little-endian). */
 enum {
@@ -71,118 +67,212 @@ static void derive_guid(const struct writer_input *in, const char *purpose, uint
 	guid[8] = (uint8_t)((guid[8] & 0x3f) | 0x80);
 }
 
-static int rw(int fd, bool write, void *buf, size_t len, uint64_t off, const char *path)
+/* Sizes and places in the file, as qemu-img lays a dynamic VHDX out. */
+#define MIB (1024 * KIB)
+#define LOG_OFF (1 * MIB)   /* a 1 MiB log, empty (LogGuid zero: nothing to replay) */
+#define LOG_LEN (1 * MIB)
+#define BAT_OFF (2 * MIB)
+#define META_LEN (1 * MIB)  /* the metadata region: table, then the items at 64 KiB */
+#define SECTOR 512
+#define BAT_ZERO 2          /* PAYLOAD_BLOCK_ZERO: reads as zeros (what qemu-img writes for empty blocks) */
+#define BAT_PRESENT 6       /* PAYLOAD_BLOCK_FULLY_PRESENT */
+
+static const uint8_t bat_region_guid[16] = {0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
+					    0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08};
+static const uint8_t file_params_guid[16] = {0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
+					     0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b};
+static const uint8_t vdisk_size_guid[16] = {0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
+					    0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8};
+static const uint8_t logical_sector_guid[16] = {0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
+						0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f};
+static const uint8_t physical_sector_guid[16] = {0xc7, 0x48, 0xa3, 0xcd, 0x5d, 0x44, 0x71, 0x44,
+						 0x9c, 0xc9, 0xe9, 0x88, 0x52, 0x51, 0xc5, 0x56};
+
+/* qemu-img's block size for a disk of this size. */
+static uint32_t block_size_for(uint64_t size)
 {
-	ssize_t n = write ? pwrite(fd, buf, len, (off_t)off) : pread(fd, buf, len, (off_t)off);
-	if (n != (ssize_t)len)
-		return n < 0 ? err_errno(errno, "artifact '%s'", path)
-			     : err_fail("artifact '%s': short %s at %" PRIu64, path, write ? "write" : "read", off);
-	return 0;
+	if (size > (32ull << 40))
+		return 64 * MIB;
+	if (size > (100ull << 30))
+		return 32 * MIB;
+	if (size > (1ull << 30))
+		return 16 * MIB;
+	return 8 * MIB;
 }
 
-/* A header's signature and stored checksum are right. */
-static bool header_ok(const uint8_t *h)
+/* A VHDX being written: everything up to the BAT and metadata is known once
+ * the extent map says which blocks hold data (a block is present iff data
+ * touches it), so the file is written front to back and hashed as written. */
+struct vhdx_sink {
+	struct outfile *f;     /* the file (owned) */
+	struct writer_input in; /* for the derived GUIDs (pointers are the caller's) */
+	uint32_t block;        /* block size */
+	uint64_t n_blocks;     /* payload blocks covering the size */
+	bool *present;         /* per block (owned) */
+};
+
+static int vhdx_open_sink(const struct writer_input *in, const char *out, void **ret)
 {
-	uint8_t copy[HEADER_SIZE];
-	memcpy(copy, h, HEADER_SIZE);
-	put_le32(copy + HD_CHECKSUM, 0);
-	return memcmp(h, "head", 4) == 0 && crc32c(copy, HEADER_SIZE) == le32(h + HD_CHECKSUM);
+	struct vhdx_sink *s = calloc(1, sizeof(*s));
+	if (!s)
+		abort();
+	*ret = s;
+	s->in = *in;
+	s->block = block_size_for(in->size);
+	if (in->size % SECTOR != 0 || in->size > (64ull << 40))
+		return err_input("virtual size %" PRIu64 " cannot be a VHDX", in->size);
+	return outfile_open(out, NULL, &s->f);
 }
 
-/* Both headers: derived GUIDs, sequence numbers from 1 (order kept), checksums. Returns the log's place. */
-static int headers_patch(int fd, const struct writer_input *in, const char *path, uint64_t *ret_log_off,
-			 uint32_t *ret_log_len)
+static void header_make(const struct vhdx_sink *s, uint64_t seq, uint8_t h[HEADER_SIZE])
 {
-	uint8_t h[2][HEADER_SIZE];
-	for (int i = 0; i < 2; i++) {
-		if (rw(fd, false, h[i], HEADER_SIZE, header_off[i], path) < 0)
-			return -1;
-		if (!header_ok(h[i]))
-			return err_fail("artifact '%s': VHDX header %d from qemu-img is not valid", path, i + 1);
-		static const uint8_t zero[16];
-		if (memcmp(h[i] + HD_LOG_GUID, zero, 16) != 0)
-			return err_fail("artifact '%s': VHDX header %d has a log to replay (not closed cleanly)", path, i + 1);
-	}
-	uint64_t s0 = le64(h[0] + HD_SEQUENCE), s1 = le64(h[1] + HD_SEQUENCE);
-	uint64_t base = (s0 < s1 ? s0 : s1) - 1;
-	uint8_t fw[16], dw[16];
-	derive_guid(in, "file write", fw);
-	derive_guid(in, "data write", dw);
-	for (int i = 0; i < 2; i++) {
-		put_le64(h[i] + HD_SEQUENCE, le64(h[i] + HD_SEQUENCE) - base);
-		memcpy(h[i] + HD_FILE_WRITE_GUID, fw, 16);
-		memcpy(h[i] + HD_DATA_WRITE_GUID, dw, 16);
-		put_le32(h[i] + HD_CHECKSUM, 0);
-		put_le32(h[i] + HD_CHECKSUM, crc32c(h[i], HEADER_SIZE));
-		if (rw(fd, true, h[i], HEADER_SIZE, header_off[i], path) < 0)
-			return -1;
-	}
-	uint8_t *cur = s0 > s1 ? h[0] : h[1];
-	*ret_log_off = le64(cur + HD_LOG_OFFSET);
-	*ret_log_len = le32(cur + HD_LOG_LENGTH);
-	return 0;
+	memset(h, 0, HEADER_SIZE);
+	memcpy(h, "head", 4);
+	put_le64(h + HD_SEQUENCE, seq);
+	derive_guid(&s->in, "file write", h + HD_FILE_WRITE_GUID);
+	derive_guid(&s->in, "data write", h + HD_DATA_WRITE_GUID);
+	h[66] = 1; /* version 1 (16-bit LE); log version (at 64) 0 */
+	put_le32(h + HD_LOG_LENGTH, LOG_LEN);
+	put_le64(h + HD_LOG_OFFSET, LOG_OFF);
+	put_le32(h + HD_CHECKSUM, crc32c(h, HEADER_SIZE));
 }
 
-/* Set the virtual disk id (Page83Data) in the metadata region. */
-static int page83_patch(int fd, const struct writer_input *in, const char *path)
+static void region_table_make(uint64_t meta_off, uint64_t bat_len, uint8_t *rt)
 {
-	uint8_t rt[REGION_TABLE_SIZE];
-	if (rw(fd, false, rt, sizeof(rt), REGION_TABLE_OFF, path) < 0)
+	memset(rt, 0, REGION_TABLE_SIZE);
+	memcpy(rt, "regi", 4);
+	put_le32(rt + 8, 2);
+	memcpy(rt + 16, bat_region_guid, 16);
+	put_le64(rt + 32, BAT_OFF);
+	put_le32(rt + 40, (uint32_t)bat_len);
+	put_le32(rt + 44, 1); /* required */
+	memcpy(rt + 48, metadata_region_guid, 16);
+	put_le64(rt + 64, meta_off);
+	put_le32(rt + 72, META_LEN);
+	put_le32(rt + 76, 1);
+	put_le32(rt + 4, crc32c(rt, REGION_TABLE_SIZE));
+}
+
+static void meta_entry(uint8_t *table, int i, const uint8_t guid[16], uint32_t off, uint32_t len, uint32_t flags)
+{
+	uint8_t *e = table + 32 + 32 * i;
+	memcpy(e, guid, 16);
+	put_le32(e + 16, off);
+	put_le32(e + 20, len);
+	put_le32(e + 24, flags);
+}
+
+/* The metadata region: file parameters, virtual size, disk id, sector sizes. */
+static void metadata_make(const struct vhdx_sink *s, uint8_t *m)
+{
+	enum { IS_VIRTUAL_DISK = 2, IS_REQUIRED = 4, ITEMS = 64 * KIB };
+	memset(m, 0, META_LEN);
+	memcpy(m, "metadata", 8);
+	m[10] = 5; /* entries (16-bit LE) */
+	meta_entry(m, 0, file_params_guid, ITEMS, 8, IS_REQUIRED);
+	meta_entry(m, 1, vdisk_size_guid, ITEMS + 8, 8, IS_VIRTUAL_DISK | IS_REQUIRED);
+	meta_entry(m, 2, page83_guid, ITEMS + 16, 16, IS_VIRTUAL_DISK | IS_REQUIRED);
+	meta_entry(m, 3, logical_sector_guid, ITEMS + 32, 4, IS_VIRTUAL_DISK | IS_REQUIRED);
+	meta_entry(m, 4, physical_sector_guid, ITEMS + 36, 4, IS_VIRTUAL_DISK | IS_REQUIRED);
+	put_le32(m + ITEMS, s->block); /* flags: blocks not kept allocated, no parent */
+	put_le64(m + ITEMS + 8, s->in.size);
+	derive_guid(&s->in, "virtual disk id", m + ITEMS + 16);
+	put_le32(m + ITEMS + 32, SECTOR);
+	put_le32(m + ITEMS + 36, SECTOR);
+}
+
+/* Everything before the payload: identifier, headers, region tables, log, BAT, metadata. */
+static int vhdx_plan(void *p, const struct writer_extent *ext, size_t n)
+{
+	struct vhdx_sink *s = p;
+	s->n_blocks = (s->in.size + s->block - 1) / s->block;
+	if (!(s->present = calloc(s->n_blocks ? s->n_blocks : 1, sizeof(bool))))
+		abort();
+	for (size_t i = 0; i < n; i++)
+		for (uint64_t b = ext[i].offset / s->block; b <= (ext[i].offset + ext[i].len - 1) / s->block; b++)
+			s->present[b] = true;
+	/* A sector bitmap entry follows every chunk_ratio payload entries (unused without a parent). */
+	uint64_t chunk_ratio = ((uint64_t)1 << 23) * SECTOR / s->block;
+	uint64_t entries = s->n_blocks ? s->n_blocks + (s->n_blocks - 1) / chunk_ratio : 0;
+	uint64_t bat_len = (entries * 8 + MIB - 1) / MIB * MIB;
+	if (bat_len == 0)
+		bat_len = MIB;
+	uint64_t meta_off = BAT_OFF + bat_len, at = meta_off + META_LEN;
+	_cleanup_free_ uint8_t *buf = calloc(1, bat_len > META_LEN ? bat_len : META_LEN);
+	if (!buf)
+		abort();
+	/* File identifier, then the two headers, then the two region tables. */
+	uint8_t id[64 * KIB] = {0};
+	memcpy(id, "vhdxfile", 8);
+	static const char creator[] = "qvsa";
+	for (size_t i = 0; i < sizeof(creator) - 1; i++)
+		id[8 + 2 * i] = (uint8_t)creator[i];
+	if (outfile_write(s->f, id, sizeof(id)) < 0)
 		return -1;
-	uint32_t n = le32(rt + 8);
-	uint64_t meta = 0;
-	for (uint32_t i = 0; i < n && 16 + 32 * (i + 1) <= sizeof(rt); i++)
-		if (memcmp(rt + 16 + 32 * i, metadata_region_guid, 16) == 0)
-			meta = le64(rt + 16 + 32 * i + 16);
-	if (!meta)
-		return err_fail("artifact '%s': VHDX region table has no metadata region", path);
-	uint8_t mt[64 * KIB];
-	if (rw(fd, false, mt, sizeof(mt), meta, path) < 0)
-		return -1;
-	if (memcmp(mt, "metadata", 8) != 0)
-		return err_fail("artifact '%s': no VHDX metadata table at %" PRIu64, path, meta);
-	uint16_t entries = (uint16_t)(mt[10] | mt[11] << 8);
-	for (uint32_t i = 0; i < entries && 32 + 32 * (i + 1) <= sizeof(mt); i++) {
-		const uint8_t *e = mt + 32 + 32 * i;
-		if (memcmp(e, page83_guid, 16) != 0)
-			continue;
-		if (le32(e + 20) != 16)
-			return err_fail("artifact '%s': VHDX Page83Data item is not 16 bytes", path);
-		uint8_t id[16];
-		derive_guid(in, "virtual disk id", id);
-		return rw(fd, true, id, sizeof(id), meta + le32(e + 16), path);
+	for (int i = 0; i < 2; i++) {
+		uint8_t h[HEADER_SIZE];
+		header_make(s, (uint64_t)i + 1, h);
+		if (outfile_write(s->f, h, sizeof(h)) < 0 || outfile_zeros(s->f, 64 * KIB - HEADER_SIZE) < 0)
+			return -1;
 	}
-	return err_fail("artifact '%s': VHDX metadata has no Page83Data item", path);
+	region_table_make(meta_off, bat_len, buf);
+	if (outfile_write(s->f, buf, REGION_TABLE_SIZE) < 0 || outfile_write(s->f, buf, REGION_TABLE_SIZE) < 0)
+		return -1;
+	if (outfile_zeros(s->f, LOG_OFF - outfile_offset(s->f)) < 0 || outfile_zeros(s->f, LOG_LEN) < 0)
+		return -1;
+	memset(buf, 0, bat_len);
+	for (uint64_t b = 0; b < s->n_blocks; b++) {
+		uint64_t e = BAT_ZERO;
+		if (s->present[b]) {
+			e = BAT_PRESENT | (at / MIB) << 20;
+			at += s->block;
+		}
+		put_le64(buf + 8 * (b + b / chunk_ratio), e);
+	}
+	if (outfile_write(s->f, buf, bat_len) < 0)
+		return -1;
+	metadata_make(s, buf);
+	return outfile_write(s->f, buf, META_LEN);
 }
 
+static int vhdx_grain(void *p, const struct writer_grain *g)
+{
+	struct vhdx_sink *s = p;
+	if (!s->present)
+		return err_fail("VHDX: a grain before the plan");
+	if (!s->present[g->offset / s->block])
+		return 0;
+	return g->zero ? outfile_zeros(s->f, g->len) : outfile_write(s->f, g->data, g->len);
+}
+
+static int vhdx_finish(void *p, char sha[65], uint64_t *size)
+{
+	struct vhdx_sink *s = p;
+	/* A last block the disk ends inside is still whole in the file. */
+	if (s->in.size % s->block && s->present && s->present[s->n_blocks - 1] &&
+	    outfile_zeros(s->f, s->block - s->in.size % s->block) < 0)
+		return -1;
+	return outfile_finish(s->f, sha, size);
+}
+
+static void vhdx_free(void *p)
+{
+	struct vhdx_sink *s = p;
+	if (s) {
+		outfile_free(s->f);
+		free(s->present);
+	}
+	free(s);
+}
+
+static const struct writer_sink_ops vhdx_sink = {
+	.open = vhdx_open_sink, .plan = vhdx_plan, .grain = vhdx_grain, .finish = vhdx_finish, .free = vhdx_free,
+};
+
+extern const struct writer_ops writer_vhdx_ops;
 static int vhdx_write(const struct writer_input *in, const char *out)
 {
-	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vhdx", "-o", "subformat=dynamic",
-			      in->raw, out, NULL};
-	if (proc_run(argv, NULL, NULL) < 0) {
-		err_prefix("writing '%s'", out);
-		return -1;
-	}
-	_cleanup_close_ int fd = open(out, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		return err_errno(errno, "artifact '%s'", out);
-	uint64_t log_off = 0;
-	uint32_t log_len = 0;
-	if (headers_patch(fd, in, out, &log_off, &log_len) < 0 || page83_patch(fd, in, out) < 0)
-		return -1;
-	if (log_len > 0) {
-		if (log_off < 1024 * KIB || log_len > 256 * 1024 * KIB)
-			return err_fail("artifact '%s': VHDX log at %" PRIu64 " (%" PRIu32 " bytes) is implausible", out,
-					log_off, log_len);
-		_cleanup_free_ uint8_t *zero = calloc(1, log_len);
-		if (!zero)
-			abort();
-		if (rw(fd, true, zero, log_len, log_off, out) < 0)
-			return -1;
-	}
-	if (fsync(fd) < 0)
-		return err_errno(errno, "artifact '%s'", out);
-	return 0;
+	return writer_stream_one(&writer_vhdx_ops, in, out);
 }
 
 static int vhdx_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
@@ -195,5 +285,6 @@ const struct writer_ops writer_vhdx_ops = {
 	.name = "vhdx",
 	.disk_format = "vhdx",
 	.write = vhdx_write,
+	.sink = &vhdx_sink,
 	.check = vhdx_check,
 };

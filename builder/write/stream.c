@@ -1,8 +1,10 @@
-/* The one reader of a build's write stage (the nbdcopy model): it walks the
- * raw disk's data extents once (SEEK_DATA/SEEK_HOLE), in 64 KiB grains, has
- * a pool of threads deflate each non-zero grain once (libdeflate), and hands
- * every grain, in order, to every artifact's sink. */
+/* The one reader of a build's write stage (the nbdcopy model): it maps the
+ * raw disk's data extents (SEEK_DATA/SEEK_HOLE), reads them once in 64 KiB
+ * grains, lays each job's patches over the grains they touch (one copy per
+ * distinct patch set), has a pool of threads deflate each non-zero grain
+ * once, and hands every grain, in order, to every artifact's sink. */
 #include "writer.h"
+#include "deflate.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -10,61 +12,72 @@
 
 #include <fcntl.h>
 #include <inttypes.h>
-#include <libdeflate.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define BATCH 64          /* grains read, then deflated in parallel, then fed: 4 MiB */
-#define DEFLATE_LEVEL 6   /* zlib's default, what qemu-img uses for VMDK grains */
 #define MAX_THREADS 64
+#define BOUND DEFLATE_BOUND(WRITER_GRAIN)
 
 static const uint8_t zero_grain[WRITER_GRAIN];
 
-/* One grain of a batch and the buffers it owns. */
-struct slot {
+/* One grain as one patch set sees it, and the buffers it owns. */
+struct unit {
 	struct writer_grain g; /* what sinks receive; g.data/g.deflated point into the buffers below or constants */
-	uint8_t *data;         /* WRITER_GRAIN bytes read from the disk (owned) */
-	uint8_t *z;            /* deflate output (owned, deflate_bound bytes) */
-	bool read;             /* data holds bytes read from the disk (else a hole) */
+	uint8_t *data;         /* WRITER_GRAIN bytes read from the disk, patched (owned) */
+	uint8_t *z;            /* deflate output (owned, BOUND bytes) */
+	bool read;             /* data holds bytes (else a hole) */
 };
+
+/* A batch: its grains as the unpatched disk has them, and the patched copies. */
+struct batch {
+	struct unit base[BATCH]; /* grain i of the batch, no patches */
+	struct unit *var;        /* patched copies (owned, buffers kept across batches) */
+	size_t n_var, cap_var;   /* used, allocated */
+	int *var_of;             /* [i * n_groups + group]: index in var, -1: the base (owned) */
+	size_t n;                /* grains */
+};
+
+static struct unit *batch_unit(struct batch *b, size_t k) { return k < b->n ? &b->base[k] : &b->var[k - b->n]; }
 
 /* The compressors and the batch they work on. */
 struct pool {
 	pthread_mutex_t lock;     /* guards everything below */
 	pthread_cond_t work;      /* a batch is ready, or quit */
-	pthread_cond_t done;      /* the batch's last grain is deflated */
-	struct slot *slots;       /* the batch (owned by the pass) */
-	size_t n;                 /* grains in the batch */
-	size_t next;              /* next grain to take */
-	size_t finished;          /* grains deflated */
+	pthread_cond_t done;      /* the batch's last unit is deflated */
+	struct batch *b;          /* the batch (owned by the pass) */
+	size_t n;                 /* units in the batch: grains and patched copies */
+	size_t next;              /* next unit to take */
+	size_t finished;          /* units deflated */
 	unsigned gen;             /* batch number, so a worker takes each batch once */
 	bool quit;                /* workers return */
 	bool deflate;             /* some sink wants deflated grains */
-	size_t bound;             /* capacity of each slot's z */
 	const struct writer_grain *zero; /* the deflated all-zero grain */
 };
 
-/* Deflate (or recognize as zero) one grain; c is the calling thread's compressor. */
-static void grain_prepare(struct pool *p, struct slot *s, struct libdeflate_compressor *c)
+static void unit_deflate(struct unit *u, const uint8_t *data, struct deflater *c)
 {
-	struct writer_grain *g = &s->g;
-	if (s->read && memcmp(s->data, zero_grain, g->len) != 0) {
+	struct writer_grain *g = &u->g;
+	g->deflated_len = (uint32_t)deflater_run(c, data, g->len, u->z, BOUND);
+	g->deflated = u->z;
+	g->adler32 = deflate_adler32(data, g->len);
+	g->crc32 = deflate_crc32(data, g->len);
+}
+
+/* Deflate (or recognize as zero) one unit; c is the calling thread's compressor. */
+static void unit_prepare(struct pool *p, struct unit *u, struct deflater *c)
+{
+	struct writer_grain *g = &u->g;
+	if (u->read && memcmp(u->data, zero_grain, g->len) != 0) {
 		g->zero = false;
-		g->data = s->data;
-		if (!p->deflate)
-			return;
-		size_t n = libdeflate_deflate_compress(c, s->data, g->len, s->z, p->bound);
-		if (n == 0)
-			abort(); /* cannot happen: z holds deflate_compress_bound bytes */
-		g->deflated = s->z;
-		g->deflated_len = (uint32_t)n;
-		g->adler32 = libdeflate_adler32(1, s->data, g->len);
-		g->crc32 = libdeflate_crc32(0, s->data, g->len);
+		g->data = u->data;
+		if (p->deflate)
+			unit_deflate(u, u->data, c);
 		return;
 	}
-	/* Zero: a hole, or a read grain holding only zeros; a full one shares the constant deflate. */
+	/* Zero: a hole, or a grain holding only zeros; a full one shares the constant deflate. */
 	g->zero = true;
 	g->data = NULL;
 	if (!p->deflate)
@@ -76,23 +89,17 @@ static void grain_prepare(struct pool *p, struct slot *s, struct libdeflate_comp
 		g->crc32 = p->zero->crc32;
 		return;
 	}
-	size_t n = libdeflate_deflate_compress(c, zero_grain, g->len, s->z, p->bound);
-	if (n == 0)
-		abort();
-	g->deflated = s->z;
-	g->deflated_len = (uint32_t)n;
-	g->adler32 = libdeflate_adler32(1, zero_grain, g->len);
-	g->crc32 = libdeflate_crc32(0, zero_grain, g->len);
+	unit_deflate(u, zero_grain, c);
 }
 
-/* Take grains of the current batch until none is left. */
-static void pool_drain(struct pool *p, struct libdeflate_compressor *c)
+/* Take units of the current batch until none is left. */
+static void pool_drain(struct pool *p, struct deflater *c)
 {
 	pthread_mutex_lock(&p->lock);
 	while (p->next < p->n) {
-		struct slot *s = &p->slots[p->next++];
+		struct unit *u = batch_unit(p->b, p->next++);
 		pthread_mutex_unlock(&p->lock);
-		grain_prepare(p, s, c);
+		unit_prepare(p, u, c);
 		pthread_mutex_lock(&p->lock);
 		if (++p->finished == p->n)
 			pthread_cond_broadcast(&p->done);
@@ -103,9 +110,7 @@ static void pool_drain(struct pool *p, struct libdeflate_compressor *c)
 static void *pool_worker(void *arg)
 {
 	struct pool *p = arg;
-	struct libdeflate_compressor *c = libdeflate_alloc_compressor(DEFLATE_LEVEL);
-	if (!c)
-		abort();
+	struct deflater *c = deflater_new();
 	unsigned seen = 0;
 	for (;;) {
 		pthread_mutex_lock(&p->lock);
@@ -118,16 +123,16 @@ static void *pool_worker(void *arg)
 			break;
 		pool_drain(p, c);
 	}
-	libdeflate_free_compressor(c);
+	deflater_free(c);
 	return NULL;
 }
 
-/* Hand a batch of n slots to the workers (they deflate while this thread feeds the previous one). */
-static void pool_start(struct pool *p, struct slot *slots, size_t n)
+/* Hand a batch to the workers (they deflate while this thread feeds the previous one). */
+static void pool_start(struct pool *p, struct batch *b)
 {
 	pthread_mutex_lock(&p->lock);
-	p->slots = slots;
-	p->n = n;
+	p->b = b;
+	p->n = b->n + b->n_var;
 	p->next = p->finished = 0;
 	p->gen++;
 	pthread_cond_broadcast(&p->work);
@@ -135,7 +140,7 @@ static void pool_start(struct pool *p, struct slot *slots, size_t n)
 }
 
 /* Help with the started batch, then wait until all of it is deflated. */
-static void pool_wait(struct pool *p, struct libdeflate_compressor *c)
+static void pool_wait(struct pool *p, struct deflater *c)
 {
 	pool_drain(p, c);
 	pthread_mutex_lock(&p->lock);
@@ -144,29 +149,77 @@ static void pool_wait(struct pool *p, struct libdeflate_compressor *c)
 	pthread_mutex_unlock(&p->lock);
 }
 
-/* Where the disk's current data extent lies, from SEEK_DATA/SEEK_HOLE. */
-struct extents {
-	int fd;         /* the raw disk */
-	uint64_t start; /* current (or next) data extent; UINT64_MAX: none left */
-	uint64_t end;   /* its end */
+/* A growable list of extents. */
+struct extent_list {
+	struct writer_extent *e; /* owned */
+	size_t n, cap;
 };
 
-/* Whether [off, off+len) touches data (else it is a hole and is not read). */
-static bool extents_data(struct extents *e, uint64_t off, uint32_t len)
+/* Append [off, off + len) rounded out to grains and clipped to size, merging with the last. */
+static void extent_add(struct extent_list *l, uint64_t off, uint64_t len, uint64_t size)
 {
-	while (e->start != UINT64_MAX && e->end <= off) {
-		off_t d = lseek(e->fd, (off_t)off, SEEK_DATA);
-		if (d < 0) {
-			/* ENXIO: only a hole remains; anything else: no hole support, read all. */
-			e->start = errno == ENXIO ? UINT64_MAX : off;
-			e->end = UINT64_MAX;
+	uint64_t end = off + len;
+	off -= off % WRITER_GRAIN;
+	end = end > size - size % WRITER_GRAIN ? size : (end + WRITER_GRAIN - 1) / WRITER_GRAIN * WRITER_GRAIN;
+	if (end > size)
+		end = size;
+	if (off >= end)
+		return;
+	if (l->n && l->e[l->n - 1].offset + l->e[l->n - 1].len >= off) {
+		struct writer_extent *last = &l->e[l->n - 1];
+		if (end > last->offset + last->len)
+			last->len = end - last->offset;
+		return;
+	}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 16;
+		if (!(l->e = realloc(l->e, l->cap * sizeof(*l->e))))
+			abort();
+	}
+	l->e[l->n++] = (struct writer_extent){off, end - off};
+}
+
+/* The raw file's data extents in [0, size) (a file without hole support: all of it). */
+static int map_extents(int fd, uint64_t size, const char *path, struct extent_list *ret)
+{
+	for (uint64_t off = 0; off < size;) {
+		off_t d = lseek(fd, (off_t)off, SEEK_DATA);
+		if (d < 0 && errno == ENXIO)
+			break;
+		if (d < 0 && errno != EINVAL)
+			return err_errno(errno, "mapping '%s'", path);
+		if (d < 0) { /* no SEEK_DATA here: read everything */
+			extent_add(ret, off, size - off, size);
 			break;
 		}
-		off_t h = lseek(e->fd, d, SEEK_HOLE);
-		e->start = (uint64_t)d;
-		e->end = h < 0 ? UINT64_MAX : (uint64_t)h;
+		off_t h = lseek(fd, d, SEEK_HOLE);
+		uint64_t end = h < 0 ? size : (uint64_t)h;
+		if ((uint64_t)d >= size)
+			break;
+		extent_add(ret, (uint64_t)d, (end > size ? size : end) - (uint64_t)d, size);
+		off = end;
 	}
-	return e->start != UINT64_MAX && e->start < off + len && e->end > off;
+	return 0;
+}
+
+/* Whether [off, off + len) meets an extent of l; *cur advances (queries come in order). */
+static bool extents_touch(const struct extent_list *l, size_t *cur, uint64_t off, uint32_t len)
+{
+	while (*cur < l->n && l->e[*cur].offset + l->e[*cur].len <= off)
+		(*cur)++;
+	return *cur < l->n && l->e[*cur].offset < off + len;
+}
+
+static bool patches_equal(const struct writer_input *a, const struct writer_input *b)
+{
+	if (a->n_patches != b->n_patches)
+		return false;
+	for (size_t i = 0; i < a->n_patches; i++) {
+		const struct writer_patch *x = &a->patches[i], *y = &b->patches[i];
+		if (x->offset != y->offset || x->len != y->len || memcmp(x->data, y->data, x->len) != 0)
+			return false;
+	}
+	return true;
 }
 
 static int read_full(int fd, uint8_t *buf, uint32_t len, uint64_t off, const char *path)
@@ -192,15 +245,27 @@ struct pass {
 	struct pool pool;          /* the compressors */
 	pthread_t th[MAX_THREADS]; /* worker threads */
 	unsigned n_th;             /* started */
-	struct slot slots[2][BATCH]; /* two batches: one deflated while the other is fed to the sinks */
-	struct libdeflate_compressor *c; /* this thread's compressor (owned) */
+	struct batch b[2];         /* two batches: one deflated while the other is fed to the sinks */
+	struct deflater *c;        /* this thread's compressor (owned) */
 	uint8_t *zero_z;           /* the all-zero grain, deflated (owned) */
 	struct writer_grain zero;  /* it as a grain */
 	void **sinks;              /* one per job (owned; each freed by its ops) */
 	struct writer_job *jobs;   /* the jobs */
 	size_t n;                  /* jobs */
+	size_t *group;             /* per job: its patch set, 0: none (owned) */
+	size_t *rep;               /* per patch set: a job that has it (owned) */
+	size_t *pcur;              /* per patch set: first patch not yet behind the reader (owned) */
+	size_t n_groups;           /* patch sets, the empty one included */
+	struct extent_list ext;    /* the raw file's data extents */
+	size_t ecur;               /* reader's place in ext */
 	int fd;                    /* the raw disk, -1 when not open */
 };
+
+static void unit_clear(struct unit *u)
+{
+	free(u->data);
+	free(u->z);
+}
 
 static void pass_clear(struct pass *ps)
 {
@@ -213,28 +278,36 @@ static void pass_clear(struct pass *ps)
 	pthread_mutex_destroy(&ps->pool.lock);
 	pthread_cond_destroy(&ps->pool.work);
 	pthread_cond_destroy(&ps->pool.done);
-	for (size_t b = 0; b < 2; b++)
-		for (size_t i = 0; i < BATCH; i++) {
-			free(ps->slots[b][i].data);
-			free(ps->slots[b][i].z);
-		}
+	for (size_t b = 0; b < 2; b++) {
+		for (size_t i = 0; i < BATCH; i++)
+			unit_clear(&ps->b[b].base[i]);
+		for (size_t i = 0; i < ps->b[b].cap_var; i++)
+			unit_clear(&ps->b[b].var[i]);
+		free(ps->b[b].var);
+		free(ps->b[b].var_of);
+	}
 	for (size_t i = 0; ps->sinks && i < ps->n; i++)
 		ps->jobs[i].w->sink->free(ps->sinks[i]);
 	free(ps->sinks);
-	libdeflate_free_compressor(ps->c);
+	free(ps->group);
+	free(ps->rep);
+	free(ps->pcur);
+	free(ps->ext.e);
+	deflater_free(ps->c);
 	free(ps->zero_z);
 	if (ps->fd >= 0)
 		close(ps->fd);
 }
 
-/* Hand the batch to every sink whose disk reaches it. */
-static int feed(struct pass *ps, const struct slot *slots, size_t n)
+/* Hand the batch to every sink whose disk reaches it, each grain as its patch set has it. */
+static int feed(struct pass *ps, struct batch *b)
 {
-	for (size_t i = 0; i < n; i++) {
-		const struct writer_grain *g = &slots[i].g;
+	for (size_t i = 0; i < b->n; i++) {
 		for (size_t j = 0; j < ps->n; j++) {
-			if (g->offset >= ps->jobs[j].in.size)
+			if (b->base[i].g.offset >= ps->jobs[j].in.size)
 				continue;
+			int v = b->var_of[i * ps->n_groups + ps->group[j]];
+			const struct writer_grain *g = v < 0 ? &b->base[i].g : &b->var[v].g;
 			if (ps->jobs[j].w->sink->grain(ps->sinks[j], g) < 0) {
 				err_prefix("writing '%s'", ps->jobs[j].out);
 				return -1;
@@ -244,21 +317,112 @@ static int feed(struct pass *ps, const struct slot *slots, size_t n)
 	return check_interrupted();
 }
 
-/* Read the next batch of grains from *off into slots (holes are not read); *ret_n of them. */
-static int read_batch(struct pass *ps, struct extents *ext, struct slot *slots, uint64_t size, uint64_t *off,
-		      size_t *ret_n)
+/* A patched copy of base for patch set grp, if any of its patches touch the grain; -1: none. */
+static int patch_unit(struct pass *ps, struct batch *b, const struct unit *base, size_t grp)
 {
-	size_t n = 0;
-	for (; n < BATCH && *off < size; n++) {
-		struct slot *s = &slots[n];
+	const struct writer_input *in = &ps->jobs[ps->rep[grp]].in;
+	uint64_t off = base->g.offset, end = off + base->g.len;
+	size_t *k = &ps->pcur[grp];
+	while (*k < in->n_patches && in->patches[*k].offset + in->patches[*k].len <= off)
+		(*k)++;
+	if (*k == in->n_patches || in->patches[*k].offset >= end)
+		return -1;
+	if (b->n_var == b->cap_var) {
+		size_t cap = b->cap_var ? 2 * b->cap_var : 8;
+		if (!(b->var = realloc(b->var, cap * sizeof(*b->var))))
+			abort();
+		for (size_t i = b->cap_var; i < cap; i++)
+			if (!(b->var[i].data = malloc(WRITER_GRAIN)) || !(b->var[i].z = malloc(BOUND)))
+				abort();
+		b->cap_var = cap;
+	}
+	struct unit *u = &b->var[b->n_var];
+	u->g = (struct writer_grain){.offset = off, .len = base->g.len};
+	u->read = true;
+	memcpy(u->data, base->read ? base->data : zero_grain, base->g.len);
+	/* Every patch overlapping the grain (a patch may span grains: it stays current for the next). */
+	for (size_t i = *k; i < in->n_patches && in->patches[i].offset < end; i++) {
+		const struct writer_patch *p = &in->patches[i];
+		uint64_t from = p->offset > off ? p->offset : off;
+		uint64_t to = p->offset + p->len < end ? p->offset + p->len : end;
+		memcpy(u->data + (from - off), p->data + (from - p->offset), to - from);
+	}
+	return (int)b->n_var++;
+}
+
+/* Read the next batch of grains from *off into b (holes are not read), with the patched copies. */
+static int read_batch(struct pass *ps, struct batch *b, uint64_t size, uint64_t *off)
+{
+	b->n = b->n_var = 0;
+	for (; b->n < BATCH && *off < size; b->n++) {
+		struct unit *s = &b->base[b->n];
 		uint32_t len = size - *off < WRITER_GRAIN ? (uint32_t)(size - *off) : WRITER_GRAIN;
 		s->g = (struct writer_grain){.offset = *off, .len = len};
-		s->read = extents_data(ext, *off, len);
+		s->read = extents_touch(&ps->ext, &ps->ecur, *off, len);
 		if (s->read && read_full(ps->fd, s->data, len, *off, ps->jobs[0].in.raw) < 0)
 			return -1;
+		int *vo = &b->var_of[b->n * ps->n_groups];
+		vo[0] = -1;
+		for (size_t grp = 1; grp < ps->n_groups; grp++)
+			vo[grp] = patch_unit(ps, b, s, grp);
 		*off += len;
 	}
-	*ret_n = n;
+	return 0;
+}
+
+/* Group the jobs by patch set (equal content, equal set) and check their patches lie in their disks. */
+static int pass_groups(struct pass *ps)
+{
+	if (!(ps->group = calloc(ps->n, sizeof(*ps->group))) || !(ps->rep = calloc(ps->n + 1, sizeof(*ps->rep))) ||
+	    !(ps->pcur = calloc(ps->n + 1, sizeof(*ps->pcur))))
+		abort();
+	ps->n_groups = 1;
+	for (size_t j = 0; j < ps->n; j++) {
+		const struct writer_input *in = &ps->jobs[j].in;
+		for (size_t i = 0; i < in->n_patches; i++)
+			if (in->patches[i].offset + in->patches[i].len > in->size ||
+			    (i && in->patches[i].offset < in->patches[i - 1].offset + in->patches[i - 1].len))
+				return err_fail("writing '%s': patch %zu lies outside the disk or out of order", ps->jobs[j].out, i);
+		if (in->n_patches == 0)
+			continue;
+		size_t k = 1;
+		while (k < ps->n_groups && !patches_equal(&ps->jobs[ps->rep[k]].in, in))
+			k++;
+		if (k == ps->n_groups)
+			ps->rep[ps->n_groups++] = j;
+		ps->group[j] = k;
+	}
+	for (size_t b = 0; b < 2; b++)
+		if (!(ps->b[b].var_of = calloc(BATCH * ps->n_groups, sizeof(int))))
+			abort();
+	return 0;
+}
+
+/* Tell every sink that wants it where its disk's data lies: the file's extents and its patches. */
+static int pass_plan(struct pass *ps)
+{
+	for (size_t j = 0; j < ps->n; j++) {
+		const struct writer_sink_ops *ops = ps->jobs[j].w->sink;
+		const struct writer_input *in = &ps->jobs[j].in;
+		if (!ops->plan)
+			continue;
+		struct extent_list l = {0};
+		size_t p = 0;
+		for (size_t e = 0; e <= ps->ext.n; e++) {
+			/* Merge in order: the patches that start before the next file extent go first. */
+			uint64_t next = e < ps->ext.n ? ps->ext.e[e].offset : UINT64_MAX;
+			for (; p < in->n_patches && in->patches[p].offset < next; p++)
+				extent_add(&l, in->patches[p].offset, in->patches[p].len, in->size);
+			if (e < ps->ext.n)
+				extent_add(&l, ps->ext.e[e].offset, ps->ext.e[e].len, in->size);
+		}
+		int rc = ops->plan(ps->sinks[j], l.e, l.n);
+		free(l.e);
+		if (rc < 0) {
+			err_prefix("writing '%s'", ps->jobs[j].out);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -278,26 +442,26 @@ static int pass_run(struct pass *ps, unsigned threads)
 		if (ps->jobs[j].in.size % WRITER_GRAIN != 0 && ps->jobs[j].in.size != size)
 			return err_input("writing '%s': virtual size %" PRIu64 " is not a multiple of 64 KiB", ps->jobs[j].out,
 					 ps->jobs[j].in.size);
+	if (pass_groups(ps) < 0)
+		return -1;
 	ps->fd = open(raw, O_RDONLY | O_CLOEXEC);
 	if (ps->fd < 0)
 		return err_errno(errno, "reading '%s'", raw);
+	if (map_extents(ps->fd, size, raw, &ps->ext) < 0)
+		return -1;
 	posix_fadvise(ps->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 
-	ps->c = libdeflate_alloc_compressor(DEFLATE_LEVEL);
-	if (!ps->c)
-		abort();
-	ps->pool.bound = libdeflate_deflate_compress_bound(ps->c, WRITER_GRAIN);
+	ps->c = deflater_new();
 	for (size_t b = 0; b < 2; b++)
 		for (size_t i = 0; i < BATCH; i++)
-			if (!(ps->slots[b][i].data = malloc(WRITER_GRAIN)) || !(ps->slots[b][i].z = malloc(ps->pool.bound)))
+			if (!(ps->b[b].base[i].data = malloc(WRITER_GRAIN)) || !(ps->b[b].base[i].z = malloc(BOUND)))
 				abort();
-	if (!(ps->zero_z = malloc(ps->pool.bound)))
+	if (!(ps->zero_z = malloc(BOUND)))
 		abort();
 	ps->zero = (struct writer_grain){.len = WRITER_GRAIN, .zero = true, .deflated = ps->zero_z,
-					 .adler32 = libdeflate_adler32(1, zero_grain, WRITER_GRAIN),
-					 .crc32 = libdeflate_crc32(0, zero_grain, WRITER_GRAIN)};
-	ps->zero.deflated_len =
-		(uint32_t)libdeflate_deflate_compress(ps->c, zero_grain, WRITER_GRAIN, ps->zero_z, ps->pool.bound);
+					 .adler32 = deflate_adler32(zero_grain, WRITER_GRAIN),
+					 .crc32 = deflate_crc32(zero_grain, WRITER_GRAIN)};
+	ps->zero.deflated_len = (uint32_t)deflater_run(ps->c, zero_grain, WRITER_GRAIN, ps->zero_z, BOUND);
 	ps->pool.zero = &ps->zero;
 	if (ps->pool.deflate) {
 		if (threads == 0) {
@@ -313,26 +477,26 @@ static int pass_run(struct pass *ps, unsigned threads)
 	for (size_t j = 0; j < ps->n; j++)
 		if (ps->jobs[j].w->sink->open(&ps->jobs[j].in, ps->jobs[j].out, &ps->sinks[j]) < 0)
 			return -1;
-	struct extents ext = {.fd = ps->fd, .start = 0, .end = 0};
-	uint64_t off = 0;
-	size_t n = 0, cur = 0;
-	if (read_batch(ps, &ext, ps->slots[cur], size, &off, &n) < 0)
+	if (pass_plan(ps) < 0)
 		return -1;
-	pool_start(&ps->pool, ps->slots[cur], n);
-	while (n > 0) {
+	uint64_t off = 0;
+	size_t cur = 0;
+	if (read_batch(ps, &ps->b[cur], size, &off) < 0)
+		return -1;
+	pool_start(&ps->pool, &ps->b[cur]);
+	while (ps->b[cur].n > 0) {
 		pool_wait(&ps->pool, ps->c);
-		size_t n_next = 0;
-		if (read_batch(ps, &ext, ps->slots[!cur], size, &off, &n_next) < 0)
+		struct batch *next = &ps->b[!cur];
+		if (read_batch(ps, next, size, &off) < 0)
 			return -1;
-		if (n_next)
-			pool_start(&ps->pool, ps->slots[!cur], n_next);
-		if (feed(ps, ps->slots[cur], n) < 0) {
-			if (n_next)
+		if (next->n)
+			pool_start(&ps->pool, next);
+		if (feed(ps, &ps->b[cur]) < 0) {
+			if (next->n)
 				pool_wait(&ps->pool, ps->c); /* the workers must be done with the buffers first */
 			return -1;
 		}
 		cur = !cur;
-		n = n_next;
 	}
 	for (size_t j = 0; j < ps->n; j++)
 		if (ps->jobs[j].w->sink->finish(ps->sinks[j], ps->jobs[j].sha256, &ps->jobs[j].size) < 0) {

@@ -54,12 +54,13 @@ Test(target, kvm_shipped)
 	cr_assert_str_eq(target_description(t), "KVM / libvirt / Proxmox (qcow2)");
 	cr_assert_str_eq(target_writer(t), "qcow2");
 	cr_assert_str_eq(target_extension(t), "qcow2");
-	cr_assert_eq(target_n_options(t), 1);
+	cr_assert_eq(target_n_options(t), 2);
 	cr_assert_str_eq(target_option_at(t, 0)->key, "compat");
 	cr_assert_str_eq(target_option_at(t, 0)->value, "1.1");
 	cr_assert_str_eq(target_option(t, "compat"), "1.1");
+	cr_assert_str_eq(target_option(t, "compress"), "true");
 	cr_assert_null(target_option(t, "subformat"));
-	cr_assert_null(target_option_at(t, 1));
+	cr_assert_null(target_option_at(t, 2));
 	cr_assert_str_eq(target_firmware(t), "bios");
 	cr_assert_eq(target_size_alignment(t), UINT64_C(1) << 20);
 	expect_strv(target_modules(t), modules);

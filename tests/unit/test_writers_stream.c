@@ -56,7 +56,9 @@ static char *make_disk(uint64_t size)
 }
 
 static const struct target_option fixed_opt[] = {{"subformat", "fixed"}};
+static const struct target_option dynamic_opt[] = {{"subformat", "dynamic"}};
 static const struct target_option ova_opt[] = {{"digest", "sha1"}};
+static const struct target_option qcow2_opt[] = {{"compat", "1.1"}, {"compress", "true"}};
 
 struct sinkcase {
 	const char *writer, *ext, *qemu_fmt; /* qemu_fmt: compare with qemu-img, NULL: not a disk image */
@@ -66,6 +68,8 @@ struct sinkcase {
 static const struct sinkcase cases[] = {
 	{"vmdk", "vmdk", "vmdk", NULL, 0}, {"ova", "ova", NULL, ova_opt, 1}, {"raw", "raw", "raw", NULL, 0},
 	{"vhd", "vhd", "vpc", fixed_opt, 1}, {"gce", "tar.gz", NULL, NULL, 0},
+	{"qcow2", "qcow2", "qcow2", qcow2_opt, 2}, {"qcow2", "qcow2", "qcow2", NULL, 0},
+	{"vhd", "vhd", "vpc", dynamic_opt, 1}, {"vhdx", "vhdx", "vhdx", NULL, 0},
 };
 #define N_CASES (sizeof(cases) / sizeof(cases[0]))
 
@@ -249,4 +253,72 @@ Test(stream, vhd_fixed_footer_is_qemu_imgs)
 	cr_assert_eq(memcmp(f + 84, r + 84, SECTOR - 84), 0, "saved state, reserved");
 	const char *cmp[] = {"qemu-img", "compare", "-q", "-f", "vpc", "-F", "vpc", out, ref, NULL};
 	cr_assert_eq(proc_run(cmp, NULL, NULL), 0, "%s", err_msg());
+}
+
+/* The dynamic VHD is qemu-img's (force_size=on) byte for byte, but for the
+ * footer's clock, random id and checksum (given a disk without written
+ * zeros: the sink allocates the blocks data extents touch, qemu-img the
+ * blocks holding a non-zero byte). */
+Test(stream, vhd_dynamic_is_qemu_imgs)
+{
+	const uint64_t size = 64 * MIB;
+	_cleanup_free_ char *raw = make_disk(size);
+	int dfd = open(raw, O_RDWR);
+	cr_assert_eq(fallocate(dfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 8 * MIB, 64 * 1024), 0);
+	close(dfd);
+	struct target_artifact a = {.writer = "vhd", .extension = "vhd", .options = dynamic_opt, .n_options = 1};
+	struct writer_input in = {.raw = raw, .size = size, .artifact = &a, .version = "qVSA-1.0", .workdir = dir,
+				  .build_id = "0123456789abcdef", .name = "x.vhd"};
+	_cleanup_free_ char *out = xasprintf("%s/x.vhd", dir), *ref = xasprintf("%s/ref.vhd", dir);
+	cr_assert_eq(writer_find("vhd")->write(&in, out), 0, "%s", err_msg());
+	const char *argv[] = {"qemu-img", "convert", "-q", "-f", "raw", "-O", "vpc", "-o", "subformat=dynamic,force_size=on",
+			      raw, ref, NULL};
+	cr_assert_eq(proc_run(argv, NULL, NULL), 0, "%s", err_msg());
+	_cleanup_free_ uint8_t *f = NULL, *r = NULL;
+	size_t lf = 0, lr = 0;
+	cr_assert_eq(fs_read_file(out, (char **)&f, &lf), 0);
+	cr_assert_eq(fs_read_file(ref, (char **)&r, &lr), 0);
+	cr_assert_eq(lf, lr, "size %zu, qemu-img's %zu", lf, lr);
+	for (size_t at = 0; at < lf; at += SECTOR) {
+		bool footer = at == 0 || at == lf - SECTOR;
+		for (size_t i = 0; i < SECTOR; i++)
+			if (!footer || (i < 24 || (i >= 28 && i < 64) || i >= 84))
+				cr_assert_eq(f[at + i], r[at + i], "byte %zu differs from qemu-img's", at + i);
+	}
+}
+
+/* GCE's tar.gz stores disk.raw sparse, as `tar --format=oldgnu -S` does:
+ * GNU tar lists it at its full size and extracts the identical disk, with
+ * more regions than the header holds (extension blocks). */
+Test(stream, gce_is_a_sparse_tar_gnu_tar_reads)
+{
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir);
+	int fd = open(raw, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)GIB), 0);
+	for (unsigned i = 0; i < 60; i++) {
+		char text[64];
+		int n = snprintf(text, sizeof(text), "region %u", i);
+		cr_assert_eq(pwrite(fd, text, (size_t)n, (off_t)(i * 7 * MIB + i * 4096)), n);
+	}
+	close(fd);
+	struct target_artifact a = {.writer = "gce", .extension = "tar.gz"};
+	struct writer_input in = {.raw = raw, .size = GIB, .artifact = &a, .version = "qVSA-1.0", .workdir = dir,
+				  .epoch = 1700000000, .build_id = "0123456789abcdef", .name = "x.tar.gz"};
+	_cleanup_free_ char *out = xasprintf("%s/x.tar.gz", dir), *x = xasprintf("%s/x", dir);
+	cr_assert_eq(writer_find("gce")->write(&in, out), 0, "%s", err_msg());
+	cr_assert_eq(writer_find("gce")->check(out, GIB, &a), 0, "%s", err_msg());
+	struct stat st;
+	cr_assert_eq(stat(out, &st), 0);
+	cr_assert_lt(st.st_size, 1 * MIB, "the holes were stored");
+	const char *list[] = {"tar", "-tvzf", out, NULL};
+	_cleanup_free_ char *listing = NULL;
+	cr_assert_eq(proc_run(list, NULL, &listing), 0, "%s", err_msg());
+	cr_assert(strstr(listing, " 1073741824 ") && strstr(listing, "disk.raw"), "%s", listing);
+	cr_assert_eq(fs_mkdir_p(x, 0755), 0);
+	const char *extract[] = {"tar", "-xSzf", out, "-C", x, NULL};
+	cr_assert_eq(proc_run(extract, NULL, NULL), 0, "%s", err_msg());
+	_cleanup_free_ char *got = xasprintf("%s/disk.raw", x);
+	const char *cmp[] = {"cmp", raw, got, NULL};
+	cr_assert_eq(proc_run(cmp, NULL, NULL), 0, "GNU tar extracted another disk: %s", err_msg());
 }
