@@ -18,9 +18,10 @@ struct job {
 	const char *platform; /* the platform verify plays (the target's) */
 };
 
+/* A JSON list, one job per line (each serialized by json-c). */
 static void print_json(const struct job *jobs, size_t n, FILE *out)
 {
-	json_object *list = json_object_new_array();
+	fprintf(out, "[");
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = json_object_new_object(), *arts = json_object_new_array();
 		json_object_object_add(o, "target", json_object_new_string(jobs[i].target));
@@ -31,12 +32,11 @@ static void print_json(const struct job *jobs, size_t n, FILE *out)
 		json_object_object_add(o, "artifacts", arts);
 		json_object_object_add(o, "firmware", json_object_new_string(jobs[i].firmware));
 		json_object_object_add(o, "platform", json_object_new_string(jobs[i].platform));
-		json_object_array_add(list, o);
+		fprintf(out, "%s\n  %s", i ? "," : "",
+			json_object_to_json_string_ext(o, JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+		json_object_put(o);
 	}
-	fprintf(out, "%s\n",
-		json_object_to_json_string_ext(list, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-							     JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(list);
+	fprintf(out, "\n]\n");
 }
 
 /* One line (for $GITHUB_OUTPUT), an object fromJSON() turns into strategy.matrix. */
