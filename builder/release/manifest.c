@@ -376,9 +376,10 @@ int manifest_parse(const char *buf, size_t len, const char *what, struct manifes
 	if (check_build(&b, what) < 0 || manifest_new(&b, &m) < 0)
 		return -1;
 	if (strcmp(m->date, date) != 0) {
+		err_input("%s: field 'build_date': '%s' is not source_date_epoch %" PRId64 " ('%s')", what, date, b.epoch,
+			  m->date);
 		manifest_free(m);
-		return err_input("%s: field 'build_date': '%s' is not source_date_epoch %" PRId64 " ('%s')", what, date,
-				 b.epoch, manifest_build_date(m));
+		return -1;
 	}
 	json_object_object_get_ex(o, "artifacts", &arts);
 	if (parse_base(m, base, what) < 0 || parse_artifacts(m, arts, what) < 0) {
