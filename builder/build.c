@@ -485,7 +485,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			ret->n_artifacts = (unsigned)(i + 1);
 	if (wrc < 0)
 		goto out;
-	rc = build_write_manifest(r, &st, ret);
+	rc = build_write_manifest(r, o, &st, ret);
 out:
 	fs_tmpdir_release(workdir);
 	for (size_t i = 0; i < ng; i++)

@@ -6,6 +6,7 @@
 #include "fs.h"
 #include "json.h"
 #include "log.h"
+#include "manifest.h"
 #include "proc.h"
 #include "recipe.h"
 
@@ -176,45 +177,40 @@ int write_whole(const struct recipe *r, const struct stamp *st, const char *raw,
 	return 0;
 }
 
-int build_write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res)
+int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+			 struct build_result *res)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
-	char date[21];
-	stamp_format_date(st->epoch, date);
-	fprintf(f, "{\n  \"appliance\": ");
-	json_write_str(f, recipe_name(r));
-	fprintf(f, ",\n  \"bootstrap_version\": ");
-	json_write_str(f, recipe_version(r));
-	fprintf(f, ",\n  \"build_id\": \"%s\",\n  \"build_date\": \"%s\",\n  \"recipe_sha256\": \"%s\",\n",
-		st->build_id, date, st->recipe_sha256);
-	fprintf(f, "  \"kernel\": ");
-	json_write_str(f, st->kernel);
-	fprintf(f, ",\n  \"artifacts\": [");
-	for (unsigned i = 0; i < res->n_artifacts; i++) {
+	/* The release manifest (builder/release/manifest.h), then SHA256SUMS for `sha256sum -c`. */
+	_cleanup_free_ char *debian = manifest_host_debian_version();
+	struct manifest_build b = {.appliance = recipe_name(r), .version = recipe_version(r),
+				   .build_id = st->build_id, .recipe_sha256 = st->recipe_sha256, .epoch = st->epoch,
+				   .kernel = st->kernel, .base_kind = recipe_base_kind(r), .base_version = debian};
+	struct manifest *m = NULL;
+	if (manifest_new(&b, &m) < 0)
+		return -1;
+	if (strcmp(b.base_kind, "tiny") == 0) /* its userland is the host's busybox-static */
+		manifest_add_host_package(m, "busybox-static");
+	int rc = 0;
+	for (unsigned i = 0; i < res->n_artifacts && rc == 0; i++) {
 		const struct build_artifact *a = &res->artifacts[i];
-		fprintf(f, "%s\n    {\"target\": ", i ? "," : "");
-		json_write_str(f, a->target);
-		fprintf(f, ", \"file\": ");
-		json_write_str(f, a->file);
-		fprintf(f, ", \"format\": ");
-		json_write_str(f, a->writer);
-		fprintf(f, ", \"build_id\": \"%s\", \"size\": %" PRIu64 ", \"virtual_size\": %" PRIu64
-			   ", \"sha256\": \"%s\"}",
-			a->build_id, a->size, a->vsize, a->sha256);
+		struct target *t = NULL;
+		rc = target_find(o->datadir, a->target, &t);
+		if (rc == 0)
+			rc = manifest_add_artifact(m, &(struct manifest_artifact){
+				.target = a->target, .file = a->file, .format = a->writer, .firmware = target_firmware(t),
+				.build_id = a->build_id, .sha256 = a->sha256, .size = a->size, .virtual_size = a->vsize});
+		target_free(t);
 	}
-	fprintf(f, "\n  ]\n}\n");
-	fclose(f);
 	res->manifest = xasprintf("%s/manifest.json", res->out_dir);
-	int rc = fs_write_file_atomic(res->manifest, buf, len, 0644);
-	free(buf);
+	if (rc == 0)
+		rc = manifest_write(m, res->manifest);
+	manifest_free(m);
 	if (rc < 0)
 		return -1;
 
-	buf = NULL;
-	len = 0;
-	f = open_memstream(&buf, &len);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
 	for (unsigned i = 0; i < res->n_artifacts; i++)
 		fprintf(f, "%s  %s\n", res->artifacts[i].sha256, res->artifacts[i].file);
 	fclose(f);

@@ -48,6 +48,7 @@ int write_streamed(const struct recipe *r, const struct stamp *st, const char *r
 int write_whole(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
 		struct pending *ps, size_t n);
 /* manifest.json and SHA256SUMS of a finished build, atomically. */
-int build_write_manifest(const struct recipe *r, const struct stamp *st, struct build_result *res);
+int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
+			 struct build_result *res);
 
 #endif

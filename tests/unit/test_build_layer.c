@@ -213,7 +213,20 @@ Test(build_patch, whole_file_writers_read_a_patched_copy_grown_to_their_size)
 	need_tools();
 	_cleanup_(recipe_freep) struct recipe *r = NULL;
 	cr_assert_eq(recipe_load(FIXTURES "/minimal.yaml", &r), 0, "%s", err_msg());
-	struct target *t = load("kvm");
+	/* qcow2 v2 (compat 0.10) is the one shipped writer that still reads the file whole (qemu-img). */
+	_cleanup_free_ char *tdir = xasprintf("%s/data/targets", dir), *tpath = xasprintf("%s/kvm.yaml", tdir);
+	_cleanup_free_ char *kvm_yaml = NULL, *src = xasprintf("%s/targets/kvm.yaml", QVSA_SRCDIR);
+	size_t ylen = 0;
+	cr_assert_eq(fs_read_file(src, &kvm_yaml, &ylen), 0);
+	char *c = strstr(kvm_yaml, "compat: \"1.1\"");
+	cr_assert(c, "targets/kvm.yaml sets compat 1.1");
+	*c = '\0';
+	_cleanup_free_ char *v2 = xasprintf("%scompat: \"0.10\"%s", kvm_yaml, c + strlen("compat: \"1.1\""));
+	cr_assert_eq(fs_mkdir_p(tdir, 0755), 0);
+	cr_assert_eq(fs_write_file_atomic(tpath, v2, strlen(v2), 0644), 0);
+	struct target *t = NULL;
+	_cleanup_free_ char *ddir = xasprintf("%s/data", dir);
+	cr_assert_eq(target_find(ddir, "kvm", &t), 0, "%s", err_msg());
 	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir), *out = xasprintf("%s/out", dir);
 	cr_assert_eq(fs_mkdir_p(out, 0755), 0);
 	static const char own[] = "the disk's own bytes";
