@@ -31,9 +31,9 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
-	time pigz python3 libisal-dev libjson-c-dev
+	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap
 
-.PHONY: all deps demo check unit integration install clean bench
+.PHONY: all deps demo check unit integration install clean bench deb
 all: $(B)/qvsa $(AGENT)
 
 $(B)/%.o: %.c
@@ -97,6 +97,15 @@ demo: deps
 bench: all
 	bench/bench.sh
 
+# The Debian package (debian/), built from a copy of the tracked files so
+# that the package build's clean step never touches this tree or out/.
+DEB_VERSION := $(shell dpkg-parsechangelog -l debian/changelog -S Version 2>/dev/null)
+deb:
+	rm -rf $(B)/deb && mkdir -p $(B)/deb/src
+	git ls-files -co --exclude-standard | grep -v '^bench/results/' | tar -cf - -T - | tar -xf - -C $(B)/deb/src
+	cd $(B)/deb/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
+	@ls $(B)/deb/qvsa_$(DEB_VERSION)_*.deb
+
 install: all
 	install -D -m 0755 $(B)/qvsa $(DESTDIR)$(PREFIX)/bin/qvsa
 	mkdir -p $(DESTDIR)$(PREFIX)/share/qvsa
@@ -106,4 +115,4 @@ install: all
 clean:
 	rm -rf $(B) $(AGENT) out
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B) -name '*.d' -type f -not -path '$(B)/deb/*' 2>/dev/null)
