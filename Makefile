@@ -3,7 +3,7 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 CC      ?= cc
 
-PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0 libdeflate libisal json-c
+PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0 libisal json-c
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
 CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -Ibuilder/release -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
@@ -26,7 +26,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
 
 # Debian packages qvsa needs to build, test and run (installed by `make deps`).
-DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev libdeflate-dev \
+DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
