@@ -95,16 +95,35 @@ void build_result_free(struct build_result *res)
 	memset(res, 0, sizeof(*res));
 }
 
-/* Load and check every target before anything is built. */
-static int load_targets(const struct recipe *r, const struct build_opts *o, struct target ***ret, size_t *ret_n)
+/* Load and check every target before anything is built: the recipe's, then
+ * any other --target. A disk depends on all of them, whichever are selected,
+ * so a one-target CI job writes the bytes the whole build writes; *ret_sel
+ * says which ones get artifacts. */
+static int load_targets(const struct recipe *r, const struct build_opts *o, struct target ***ret, bool **ret_sel,
+			size_t *ret_n)
 {
-	char *const *names = o->targets && o->targets[0] ? o->targets : recipe_targets(r);
+	char *const *rt = recipe_targets(r), *const *want = o->targets && o->targets[0] ? o->targets : NULL;
+	size_t nr = 0, nw = 0;
+	while (rt[nr])
+		nr++;
+	while (want && want[nw])
+		nw++;
+	const char **names = calloc(nr + nw + 1, sizeof(*names));
+	bool *sel = calloc(nr + nw + 1, sizeof(*sel));
+	struct target **ts = calloc(nr + nw + 1, sizeof(*ts));
+	if (!names || !sel || !ts)
+		abort();
 	size_t n = 0;
-	while (names[n])
-		n++;
-	struct target **ts = calloc(n + 1, sizeof(*ts));
-	if (!ts)
-		return err_errno(ENOMEM, "targets");
+	for (size_t i = 0; i < nr + nw; i++) {
+		const char *name = i < nr ? rt[i] : want[i - nr];
+		size_t k = 0;
+		while (k < n && strcmp(names[k], name) != 0)
+			k++;
+		if (k == n)
+			names[n++] = name;
+		if (!want || i >= nr)
+			sel[k] = true;
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (target_find(o->datadir, names[i], &ts[i]) < 0)
 			goto fail;
@@ -116,13 +135,17 @@ static int load_targets(const struct recipe *r, const struct build_opts *o, stru
 			}
 		}
 	}
+	free(names);
 	*ret = ts;
+	*ret_sel = sel;
 	*ret_n = n;
 	return 0;
 fail:
 	for (size_t i = 0; i < n; i++)
 		target_free(ts[i]);
 	free(ts);
+	free(sel);
+	free(names);
 	return -1;
 }
 
@@ -130,11 +153,13 @@ fail:
  * the initramfs holds every member's modules, the root its first member's layer. */
 static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
 			  const struct kernel *k, const struct modindex *mi, const struct stamp *st,
-			  struct target *const *members, size_t nm, const char *fw, const char *uuid,
-			  const char *workdir, const char *tar)
+			  struct target *const *members, const bool *sel, size_t nm, const char *fw,
+			  const char *uuid, const char *workdir, const char *tar)
 {
 	/* Each target's own list first, so that an unknown module names the target that wants it. */
 	for (size_t i = 0; i < nm; i++) {
+		if (!sel[i])
+			continue;
 		_cleanup_strv_ char **own = build_module_union(r, base->modules, &members[i], 1);
 		_cleanup_free_ char *who = xasprintf("target '%s'", target_name(members[i]));
 		_cleanup_strv_ char **own_paths = NULL;
@@ -178,7 +203,7 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	if (fs_read_file(initrd, &ibuf, &ilen) < 0)
 		return -1;
 	for (size_t i = 0; i < nm; i++)
-		if (audit_initramfs(ibuf, ilen, members[i], recipe_path(r)) < 0)
+		if (sel[i] && audit_initramfs(ibuf, ilen, members[i], recipe_path(r)) < 0)
 			return -1;
 	return 0;
 }
@@ -186,6 +211,7 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 /* One target served by a shared disk, and its layer over that disk. */
 struct member {
 	struct target *t;          /* the target (not owned) */
+	bool selected;             /* its artifacts are written (else it only shapes the disk) */
 	char ds[BUILD_DS_SIZE];    /* its datasource file */
 	struct writer_patch patch; /* ds at the file's offset in the disk; len 0: the disk's own bytes */
 };
@@ -218,18 +244,21 @@ static void group_free(struct group *g)
 /* Collect the members of the group of ts[first] and prepare its archives. */
 static int group_prepare(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
 			 const struct kernel *k, const struct modindex *mi, const struct stamp *st_in,
-			 struct target **ts, size_t nt, size_t first, bool *done, const char *dir, struct group *g,
-			 struct build_result *res)
+			 struct target **ts, const bool *sel, size_t nt, size_t first, bool *done, const char *dir,
+			 struct group *g, struct build_result *res)
 {
 	_cleanup_free_ char *key = build_group_key(r, ts[first]);
 	struct target *mt[ELEMENTSOF(g->members)];
+	bool msel[ELEMENTSOF(g->members)];
 	size_t tlen = 0;
 	FILE *f = open_memstream(&g->tnames, &tlen);
-	for (size_t i = first; i < nt && g->nm < ELEMENTSOF(g->members); i++) {
+	for (size_t i = 0; i < nt && g->nm < ELEMENTSOF(g->members); i++) {
 		_cleanup_free_ char *ki = build_group_key(r, ts[i]);
 		if (!done[i] && strcmp(ki, key) == 0) {
 			fprintf(f, "%s%s", g->nm ? " " : "", target_name(ts[i]));
 			mt[g->nm] = ts[i];
+			msel[g->nm] = sel[i];
+			g->members[g->nm].selected = sel[i];
 			g->members[g->nm++].t = ts[i];
 			done[i] = true;
 		}
@@ -252,7 +281,7 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 	g->raw = xasprintf("%s/disk.raw", g->dir);
 	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem (%s) for: %s",
 				    kernel_release(k), g->fw, g->tnames);
-	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, mt, g->nm, g->fw, g->uuid, g->dir, g->tar);
+	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, mt, msel, g->nm, g->fw, g->uuid, g->dir, g->tar);
 	res->t_prepare += log_phase_end("prepare", t0, rc == 0);
 	return rc;
 }
@@ -292,7 +321,7 @@ static int group_write(const struct recipe *r, const struct build_opts *o, struc
 		g->members[i].patch.data = (const uint8_t *)g->members[i].ds;
 	size_t n = 0;
 	for (size_t i = 0; i < g->nm; i++)
-		n += target_n_artifacts(g->members[i].t);
+		n += g->members[i].selected ? target_n_artifacts(g->members[i].t) : 0;
 	struct pending *ps = calloc(n ? n : 1, sizeof(*ps));
 	if (!ps)
 		abort();
@@ -302,7 +331,7 @@ static int group_write(const struct recipe *r, const struct build_opts *o, struc
 		const struct member *m = &g->members[i];
 		uint64_t al = target_size_alignment(m->t);
 		size = (size + al - 1) / al * al;
-		for (size_t j = 0; j < target_n_artifacts(m->t); j++, n++) {
+		for (size_t j = 0; m->selected && j < target_n_artifacts(m->t); j++, n++) {
 			pending_init(r, o, &g->st, m->t, target_artifact_at(m->t, j), size, res->out_dir,
 				     &res->artifacts[g->first_slot++], &ps[n]);
 			ps[n].patches = m->patch.len ? &m->patch : NULL;
@@ -398,7 +427,8 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 		return err_input("%s: base kind '%s' is not known to this qvsa", recipe_path(r), recipe_base_kind(r));
 	struct target **ts = NULL;
 	size_t nt = 0;
-	if (load_targets(r, o, &ts, &nt) < 0)
+	bool *sel = NULL;
+	if (load_targets(r, o, &ts, &sel, &nt) < 0)
 		return -1;
 
 	int rc = -1;
@@ -437,11 +467,12 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 
 	/* Every disk's inputs first (cheap, and a driver audit failure costs no assembly). */
 	for (size_t i = 0; i < nt; i++) {
-		if (done[i])
+		/* A disk is made only for the selected targets' groups. */
+		if (done[i] || !sel[i])
 			continue;
 		_cleanup_free_ char *dir = xasprintf("%s/disk%zu", workdir, ng);
 		struct group *g = &groups[ng++];
-		if (group_prepare(r, o, base, k, mi, &st, ts, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
+		if (group_prepare(r, o, base, k, mi, &st, ts, sel, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
 			goto out;
 		aps[ng - 1] = (struct assemble_params){
 			.raw_path = g->raw, .size = recipe_disk_size(r),
@@ -473,7 +504,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	for (size_t i = 0; i < ng; i++) {
 		groups[i].first_slot = slot;
 		for (size_t m = 0; m < groups[i].nm; m++)
-			slot += target_n_artifacts(groups[i].members[m].t);
+			slot += groups[i].members[m].selected ? target_n_artifacts(groups[i].members[m].t) : 0;
 	}
 	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
 		goto out;
@@ -497,6 +528,7 @@ out:
 	for (size_t i = 0; i < nt; i++)
 		target_free(ts[i]);
 	free(ts);
+	free(sel);
 	free(done);
 	return rc;
 }
