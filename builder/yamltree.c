@@ -25,6 +25,7 @@ struct parse_ctx {
 	const char *buf;          /* the input, to turn byte offsets into line:column */
 	size_t len;               /* bytes in buf */
 	size_t entries;           /* mapping pairs and sequence items so far */
+	bool quiet;               /* YAMLTREE_NO_QUOTE: messages quote nothing from buf */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -209,7 +210,7 @@ static int check_anchor(struct parse_ctx *c, const yaml_event_t *ev, const yaml_
 	char esc[YAMLTREE_QUOTE_MAX + 8];
 	if (anchor)
 		return ctx_error(c, ev->start_mark, "YAML anchors (&%s) are not supported; repeat the value or use include:",
-				 yamltree_escape((const char *)anchor, esc, sizeof(esc)));
+				 c->quiet ? "..." : yamltree_escape((const char *)anchor, esc, sizeof(esc)));
 	return 0;
 }
 
@@ -245,14 +246,16 @@ static int parse_mapping(struct parse_ctx *c, struct yamltree *map, unsigned dep
 		if (key->kind != YAMLTREE_SCALAR) {
 			char what[64];
 			return yamltree_error(key, "expected a string as mapping key, got %s",
-					      yamltree_describe(key, what, sizeof(what)));
+					      c->quiet ? "something else" : yamltree_describe(key, what, sizeof(what)));
 		}
 		long first = yamltree_find_pair(map, key->text);
 		if (first >= 0) {
-			char esc[YAMLTREE_QUOTE_MAX + 8];
+			char esc[YAMLTREE_QUOTE_MAX + 32];
 			const struct yamltree *k = map->items[2 * first];
-			return yamltree_error(key, "duplicate key '%s' (first at line %u, column %u)",
-					      yamltree_escape(key->text, esc, sizeof(esc)), k->line, k->column);
+			if (c->quiet)
+				return yamltree_error(key, "duplicate key (first at line %u, column %u)", k->line, k->column);
+			return yamltree_error(key, "duplicate key %s (first at line %u, column %u)",
+					      yamltree_describe(key, esc, sizeof(esc)), k->line, k->column);
 		}
 		if (next_event(c, &vev) < 0 || parse_node(c, &vev, depth + 1, &value) < 0)
 			return -1;
@@ -268,7 +271,7 @@ static int parse_node(struct parse_ctx *c, yaml_event_t *ev, unsigned depth, str
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
 		return ctx_error(c, ev->start_mark, "YAML aliases (*%s) are not supported; repeat the value or use include:",
-				 yamltree_escape((const char *)ev->data.alias.anchor, esc, sizeof(esc)));
+				 c->quiet ? "..." : yamltree_escape((const char *)ev->data.alias.anchor, esc, sizeof(esc)));
 	case YAML_SCALAR_EVENT: {
 		if (check_anchor(c, ev, ev->data.scalar.anchor) < 0)
 			return -1;
@@ -353,10 +356,15 @@ static int too_large(const char *file, uint64_t len)
 
 int yamltree_parse(const char *file, const char *buf, size_t len, struct yamltree **ret)
 {
+	return yamltree_parse_flags(file, buf, len, 0, ret);
+}
+
+int yamltree_parse_flags(const char *file, const char *buf, size_t len, unsigned flags, struct yamltree **ret)
+{
 	if (len > YAMLTREE_MAX_BYTES)
 		return too_large(file, len);
 	size_t flen = strlen(file) + 1;
-	struct parse_ctx c = { .buf = buf, .len = len };
+	struct parse_ctx c = { .buf = buf, .len = len, .quiet = flags & YAMLTREE_NO_QUOTE };
 	c.src = malloc(sizeof(*c.src) + flen);
 	if (!c.src)
 		abort();

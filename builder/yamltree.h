@@ -35,6 +35,10 @@ enum yamltree_kind {
  * node at 1:1. On error records ERR_INPUT "file:line:column: ..." and returns
  * -1; a signal (qvsa_interrupted) stops it with ERR_FAIL "interrupted". */
 int yamltree_parse(const char *file, const char *buf, size_t len, struct yamltree **ret);
+/* yamltree_parse with flags: YAMLTREE_NO_QUOTE for a file that may not be
+ * ours (an include): its syntax errors are located, but quote nothing of it. */
+#define YAMLTREE_NO_QUOTE 1u
+int yamltree_parse_flags(const char *file, const char *buf, size_t len, unsigned flags, struct yamltree **ret);
 /* Read path (ERR_INPUT if missing or not a regular file) and parse it. */
 int yamltree_load_file(const char *path, struct yamltree **ret);
 /* Read a whole input file, recording ERR_INPUT (not ERR_FAIL) when the user

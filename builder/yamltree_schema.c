@@ -106,17 +106,17 @@ int yamltree_check_keys(const struct yamltree *map, const char *path, const char
 			a++;
 		if (*a)
 			continue;
-		char where[512], esc[YAMLTREE_QUOTE_MAX + 8], list[1024] = "";
+		char where[512], esc[YAMLTREE_QUOTE_MAX + 32], list[1024] = "";
 		const char *hint = yamltree_suggest(key->text, allowed);
-		yamltree_escape(key->text, esc, sizeof(esc));
+		yamltree_describe(key, esc, sizeof(esc)); /* a long key may be a file's line: not quoted */
 		if (hint)
-			return yamltree_error(key, "unknown key '%s' %s; did you mean '%s'?", esc,
+			return yamltree_error(key, "unknown key %s %s; did you mean '%s'?", esc,
 					      in_path(path, where, sizeof(where)), hint);
 		for (a = allowed; *a; a++) {
 			size_t o = strlen(list);
 			snprintf(list + o, sizeof(list) - o, "%s%s", a == allowed ? "" : ", ", *a);
 		}
-		return yamltree_error(key, "unknown key '%s' %s; expected one of: %s", esc,
+		return yamltree_error(key, "unknown key %s %s; expected one of: %s", esc,
 				      in_path(path, where, sizeof(where)), list);
 	}
 	return 0;
