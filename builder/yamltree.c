@@ -254,8 +254,9 @@ static int parse_mapping(struct parse_ctx *c, struct yamltree *map, unsigned dep
 			const struct yamltree *k = map->items[2 * first];
 			if (c->quiet)
 				return yamltree_error(key, "duplicate key (first at line %u, column %u)", k->line, k->column);
-			return yamltree_error(key, "duplicate key %s (first at line %u, column %u)",
-					      yamltree_describe(key, esc, sizeof(esc)), k->line, k->column);
+			if (yamltree_describe(key, esc, sizeof(esc))[0] != '\'')
+				snprintf(esc, sizeof(esc), "of %zu characters (not shown)", strlen(key->text));
+			return yamltree_error(key, "duplicate key %s (first at line %u, column %u)", esc, k->line, k->column);
 		}
 		if (next_event(c, &vev) < 0 || parse_node(c, &vev, depth + 1, &value) < 0)
 			return -1;

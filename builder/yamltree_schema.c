@@ -108,7 +108,9 @@ int yamltree_check_keys(const struct yamltree *map, const char *path, const char
 			continue;
 		char where[512], esc[YAMLTREE_QUOTE_MAX + 32], list[1024] = "";
 		const char *hint = yamltree_suggest(key->text, allowed);
-		yamltree_describe(key, esc, sizeof(esc)); /* a long key may be a file's line: not quoted */
+		/* A long key may be a line of some file: its length only. */
+		if (yamltree_describe(key, esc, sizeof(esc))[0] != '\'')
+			snprintf(esc, sizeof(esc), "of %zu characters (not shown)", strlen(key->text));
 		if (hint)
 			return yamltree_error(key, "unknown key %s %s; did you mean '%s'?", esc,
 					      in_path(path, where, sizeof(where)), hint);

@@ -146,7 +146,7 @@ Test(hostile, long_values_not_quoted)
 		      "1:7: expected a name of lowercase letters, digits and '-' (not first), at most 63 characters, "
 		      "for 'name', got a string of 67 characters");
 	expect_memory("'root:$y$j9T$0123456789abcdefghijklmnopqrstuvwxyz:19000': 1\n",
-		      "1:1: unknown key a string of 54 characters at the top level; expected one of: include, name, "
+		      "1:1: unknown key of 54 characters (not shown) at the top level; expected one of: include, name, "
 		      "version, base, disk, templates, files, personalization, targets");
 }
 
