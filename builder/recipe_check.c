@@ -122,6 +122,8 @@ static int check_kernel(const struct recipe *r, const char *cache_dir)
 	if (!getenv("QVSA_KERNEL_DEB") && !proc_have("apt-cache"))
 		return 0;
 	if (kernel_find_cached(cache_dir, pkg, &k) < 0) {
+		if (qvsa_interrupted)
+			return -1;
 		err_clear();
 		/* Without package lists apt knows nothing at all: then it cannot be checked here. */
 		struct kernel *probe = NULL;
@@ -149,7 +151,9 @@ static int check_kernel(const struct recipe *r, const char *cache_dir)
 
 int recipe_check(const struct recipe *r, const char *datadir, const char *cache_dir)
 {
-	if (check_targets(r, datadir) < 0 || check_templates(r, datadir) < 0)
+	if (check_targets(r, datadir) < 0 || check_templates(r, datadir) < 0 || check_interrupted() < 0)
 		return -1;
-	return cache_dir ? check_kernel(r, cache_dir) : 0;
+	if (cache_dir && check_kernel(r, cache_dir) < 0)
+		return -1;
+	return check_interrupted();
 }

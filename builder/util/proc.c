@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "err.h"
+#include "fs.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -129,6 +130,10 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 	int open_fds = 2;
 	while (open_fds > 0) {
 		if (poll(pf, 2, -1) < 0) {
+			/* Ctrl-C reaches the whole process group, but SIGTERM (or a
+			 * signal to qvsa alone) does not: pass it on, then wait. */
+			if (errno == EINTR && qvsa_interrupted)
+				kill(pid, SIGTERM);
 			if (errno == EINTR)
 				continue;
 			break;
@@ -151,6 +156,8 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 		if (errno != EINTR)
 			return err_errno(errno, "running '%s': waitpid", argv[0]);
 	}
+	if (qvsa_interrupted)
+		return err_fail("running '%s': interrupted", argv[0]);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char line[512];
 		last_line(errtxt, line, sizeof(line));
