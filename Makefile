@@ -33,7 +33,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
 	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap
 
-.PHONY: all deps demo check unit integration install clean bench deb
+.PHONY: all deps demo check unit integration install clean bench deb fuzz recipes-bad
 all: $(B)/qvsa $(AGENT)
 
 $(B)/%.o: %.c
@@ -71,12 +71,17 @@ deps:
 unit: $(B)/unit-tests
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp $(B)/unit-tests
 
+# The bad-recipe corpus: each case's lint says exactly where, and leaks nothing.
+recipes-bad: all
+	tests/recipes/run-bad.sh
+
 integration: all
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 tests/integration/run.sh
 
 check: deps
 	$(MAKE) all $(B)/unit-tests
 	$(MAKE) unit
+	$(MAKE) recipes-bad
 	$(MAKE) integration
 
 # The main job on the embedded default: build the example recipe, verify it
@@ -105,6 +110,22 @@ deb:
 	git ls-files -co --exclude-standard | grep -v '^bench/results/' | tar -cf - -T - | tar -xf - -C $(B)/deb/src
 	cd $(B)/deb/src && dpkg-buildpackage -b -us -uc -j2 >../build.log 2>&1 || { tail -30 ../build.log; exit 1; }
 	@ls $(B)/deb/qvsa_$(DEB_VERSION)_*.deb
+
+# The recipe parser under libFuzzer (clang; ASan + UBSan) for FUZZ_SECONDS,
+# seeded from fuzz/corpus and tests/recipes; findings land in build/fuzz-*.
+# Never part of check.
+FUZZ_SECONDS ?= 600
+FUZZ_SRC := fuzz/fuzz_recipe.c builder/recipe.c builder/recipe_files.c builder/recipe_personalization.c \
+	builder/yamltree.c builder/yamltree_schema.c builder/version.c builder/util/err.c builder/util/fs.c \
+	builder/util/strset.c builder/util/redact.c
+$(B)/fuzz-recipe: $(FUZZ_SRC) $(wildcard builder/*.h builder/util/*.h)
+	@mkdir -p $(B)
+	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Wno-format-nonliteral \
+		$$(pkg-config --cflags yaml-0.1 libcrypto) -o $@ $(FUZZ_SRC) $$(pkg-config --libs yaml-0.1 libcrypto)
+fuzz: $(B)/fuzz-recipe
+	@mkdir -p $(B)/fuzz-corpus
+	$(B)/fuzz-recipe -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix=$(B)/fuzz- $(FUZZ_FLAGS) $(B)/fuzz-corpus fuzz/corpus tests/recipes
 
 install: all
 	install -D -m 0755 $(B)/qvsa $(DESTDIR)$(PREFIX)/bin/qvsa

@@ -195,3 +195,24 @@ int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret
 		return -1;
 	return kernel_from_dir(dest, id, ret);
 }
+
+int kernel_find_cached(const char *cache_dir, const char *package, struct kernel **ret)
+{
+	_cleanup_free_ char *kdir = xasprintf("%s/kernels", cache_dir);
+	_cleanup_free_ char *dest = NULL, *id = NULL;
+	const char *local = getenv("QVSA_KERNEL_DEB");
+	if (local && *local) {
+		id = xstrdup(strrchr(local, '/') ? strrchr(local, '/') + 1 : local);
+		char *dot = strstr(id, ".deb");
+		if (dot)
+			*dot = 0;
+	} else {
+		_cleanup_free_ char *name = NULL, *version = NULL;
+		if (resolve_package(package, &name, &version) < 0)
+			return -1;
+		id = xasprintf("%s_%s", name, version);
+	}
+	dest = xasprintf("%s/%s", kdir, id);
+	*ret = NULL;
+	return fs_exists(dest) ? kernel_from_dir(dest, id, ret) : 0;
+}

@@ -9,6 +9,10 @@ struct kernel;
  * versioned image package), download and unpack it under cache_dir/kernels/
  * unless already there. $QVSA_KERNEL_DEB names a local .deb to use instead. */
 int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret);
+/* Offline: resolve package with apt-cache (an error if apt does not know
+ * it) and return the kernel only if kernel_fetch already unpacked it in the
+ * cache; else *ret = NULL. Downloads nothing (for qvsa lint). */
+int kernel_find_cached(const char *cache_dir, const char *package, struct kernel **ret);
 void kernel_free(struct kernel *k); /* accepts NULL */
 
 const char *kernel_release(const struct kernel *k); /* uname -r, e.g. "6.1.0-56-amd64" */

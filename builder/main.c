@@ -12,6 +12,8 @@
 #include "recipe.h"
 #include "release_cmd.h"
 #include "sign.h"
+#include "recipe_check.h"
+#include "stamp.h"
 #include "target.h"
 #include "relay.h"
 #include "writer.h"
@@ -93,17 +95,8 @@ static int cmd_lint(struct cli *c)
 	if (recipe_load(c->args[0], &r) < 0)
 		return -1;
 	_cleanup_free_ char *dd = cli_datadir_find();
-	int rc = 0;
-	for (char *const *t = recipe_targets(r); *t && rc == 0; t++) {
-		struct target *tg = NULL;
-		rc = target_find(dd, *t, &tg);
-		for (size_t i = 0; rc == 0 && i < target_n_artifacts(tg); i++) {
-			const char *w = target_artifact_at(tg, i)->writer;
-			if (!writer_find(w))
-				rc = err_input("target '%s': writer '%s' is not known to this qvsa", *t, w);
-		}
-		target_free(tg);
-	}
+	_cleanup_free_ char *cache = fs_cache_dir();
+	int rc = recipe_check(r, dd, cache);
 	if (rc == 0)
 		printf("%s: ok (%s, %s)\n", c->args[0], recipe_name(r), recipe_version(r));
 	recipe_free(r);
@@ -117,6 +110,10 @@ static int cmd_build(struct cli *c)
 		return -1;
 	_cleanup_free_ char *dd = cli_datadir_find();
 	_cleanup_free_ char *cache = fs_cache_dir();
+	if (recipe_check(r, dd, cache) < 0) {
+		recipe_free(r);
+		return -1;
+	}
 	c->targets[c->n_targets] = NULL;
 	struct build_opts o = {.datadir = dd, .cache_dir = cache, .out_dir = c->out_dir, .targets = c->targets,
 			       .accel = c->accel, .jobs = c->jobs, .ova_digest = c->ova_digest};
@@ -337,8 +334,7 @@ static int cmd_help(struct cli *c)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	qvsa_interrupted = 1;
+	qvsa_interrupted = sig; /* which one, for the exit status 128 + sig */
 }
 
 static int exit_code(void)
@@ -482,10 +478,11 @@ int main(int argc, char **argv)
 	log_init(quiet || c.json);
 	int rc = cmd->run(&c);
 	fs_tmp_cleanup_all();
-	if (rc < 0 || qvsa_interrupted) {
-		if (qvsa_interrupted && !err_msg())
-			err_fail("interrupted");
-		return exit_code();
+	if (qvsa_interrupted) { /* as a shell reports a command killed by the signal: 130, 143 */
+		fprintf(stderr, "qvsa: interrupted\n");
+		return 128 + qvsa_interrupted;
 	}
+	if (rc < 0)
+		return exit_code();
 	return 0;
 }

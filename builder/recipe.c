@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "recipe_files.h"
 #include "recipe_personalization.h"
 #include "version.h"
 #include "yamltree.h"
@@ -38,21 +39,29 @@ struct recipe {
 	const char *filesystem;      /* static: "ext4" */
 	char *label;                 /* filesystem label */
 	char **templates;            /* strv, never NULL */
-	struct recipe_file *files;   /* n_files entries; strings owned by the recipe */
-	size_t n_files;              /* entries in files */
+	struct recipe_files files;   /* files: entries */
 	struct recipe_personalization pers; /* platform URL, proxy, CA bundle, allow_http */
 	char **targets;              /* strv, at least one */
+	/* "FILE:LINE:COLUMN" of each entry as written, for checks after loading (recipe_where). */
+	char *at_top;                /* the top file's 1:1, for values taken by default */
+	char *at_kernel_package;     /* base.kernel_package, or at_top's text */
+	char **at_templates;         /* one per templates entry */
+	char **at_modules_add;       /* one per modules_add entry */
+	char **at_modules_omit;      /* one per modules_omit entry */
+	char **at_targets;           /* one per targets entry */
 };
 
 void recipe_free(struct recipe *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->n_files; i++) {
-		free((char *)r->files[i].source);
-		free((char *)r->files[i].dest);
-	}
-	free(r->files);
+	recipe_files_clear(&r->files);
+	cleanup_strvp(&r->at_templates);
+	cleanup_strvp(&r->at_modules_add);
+	cleanup_strvp(&r->at_modules_omit);
+	cleanup_strvp(&r->at_targets);
+	free(r->at_top);
+	free(r->at_kernel_package);
 	cleanup_strvp(&r->modules_add);
 	cleanup_strvp(&r->modules_omit);
 	cleanup_strvp(&r->templates);
@@ -68,6 +77,10 @@ void recipe_free(struct recipe *r)
 
 static void recipe_freep(struct recipe **r) { recipe_free(*r); }
 
+/* Every key a recipe file may have at its top level. */
+static const char *const top_keys[] = { "include", "name", "version", "base", "disk", "templates",
+					"files", "personalization", "targets", NULL };
+
 /* State while reading the top file and its includes. */
 struct loader {
 	char *bytes;   /* every file read so far, concatenated, for recipe_sha256 */
@@ -75,9 +88,11 @@ struct loader {
 	char *chain[32]; /* display paths of the include chain being loaded */
 	char *real[32];  /* realpath of each chain entry, to detect cycles */
 	size_t depth;    /* entries used in chain/real */
+	bool no_fs;      /* recipe_load_memory: includes are names only */
 };
 
-static int load_tree(struct loader *l, const char *display, const struct yamltree *from, struct yamltree **ret);
+static int load_tree(struct loader *l, const char *display, const struct yamltree *from, const char *mem,
+		     size_t mem_len, struct yamltree **ret);
 
 /* Path of an include as the user would write it from the current directory. */
 static char *include_display(const char *includer, const char *inc)
@@ -117,7 +132,7 @@ static int load_includes(struct loader *l, const char *display, struct yamltree 
 		if (yamltree_string(item, yamltree_kind(inc) == YAMLTREE_SEQUENCE ? ipath : "include", &name) < 0)
 			return -1;
 		_cleanup_free_ char *child_display = include_display(display, name);
-		if (load_tree(l, child_display, item, &child) < 0)
+		if (load_tree(l, child_display, item, NULL, 0, &child) < 0)
 			return -1;
 		acc = yamltree_merge(TAKE_PTR(acc), child);
 	}
@@ -125,42 +140,98 @@ static int load_includes(struct loader *l, const char *display, struct yamltree 
 	return 0;
 }
 
-/* Read display (top file if from is NULL, else the include named by from),
- * its includes first, and return the merged tree. */
-static int load_tree(struct loader *l, const char *display, const struct yamltree *from, struct yamltree **ret)
+/* An included file must be a recipe fragment: a mapping of recipe keys.
+ * Anything else (a password file, a key) is refused, and nothing of what
+ * it holds is shown: not a mapping at the include, an unknown key where it is. */
+static int check_included(const struct yamltree *from, const char *display, const struct yamltree *root)
 {
-	_cleanup_free_ char *real = realpath(display, NULL);
+	char esc[256];
+	if (yamltree_kind(root) == YAMLTREE_NULL)
+		return 0;
+	if (yamltree_kind(root) != YAMLTREE_MAPPING)
+		return yamltree_error(from, "include file '%s' is not a qvsa recipe: its top level is not a mapping "
+				      "(its contents are not shown)", yamltree_escape(display, esc, sizeof(esc)));
+	for (size_t i = 0; i < yamltree_count(root); i++) {
+		const struct yamltree *key = yamltree_key(root, i);
+		const char *const *k = top_keys;
+		while (*k && strcmp(*k, yamltree_text(key)) != 0)
+			k++;
+		if (*k)
+			continue;
+		const char *hint = yamltree_suggest(yamltree_text(key), top_keys);
+		if (hint)
+			return yamltree_error(key, "unknown key at the top level of an included file (not shown); "
+					      "did you mean '%s'?", hint);
+		return yamltree_error(key, "unknown key at the top level of an included file (not shown): "
+				      "is '%s' a qvsa recipe?", yamltree_escape(display, esc, sizeof(esc)));
+	}
+	return 0;
+}
+
+/* Read display (top file if from is NULL, else the include named by from),
+ * its includes first, and return the merged tree. mem (mem_len bytes), if
+ * not NULL, is the top file's text. */
+static int load_tree(struct loader *l, const char *display, const struct yamltree *from, const char *mem,
+		     size_t mem_len, struct yamltree **ret)
+{
+	_cleanup_free_ char *real = NULL;
 	_cleanup_free_ char *buf = NULL;
 	_cleanup_yamltree_ struct yamltree *root = NULL;
 	_cleanup_yamltree_ struct yamltree *inc = NULL;
 	_cleanup_yamltree_ struct yamltree *base = NULL;
+	char esc[256];
 	struct stat st;
 	size_t len;
 
-	if (!from) {
+	yamltree_escape(display, esc, sizeof(esc));
+	if (mem) {
+		buf = malloc(mem_len + 1);
+		if (!buf)
+			abort();
+		memcpy(buf, mem, mem_len);
+		buf[mem_len] = 0;
+		len = mem_len;
+	} else if (!from) {
 		if (yamltree_read_input(display, &buf, &len) < 0)
 			return -1;
+	} else if (l->no_fs) {
+		buf = xstrdup("{}"); /* in memory, an include stands for an empty fragment */
+		len = 2;
 	} else {
+		real = realpath(display, NULL);
 		if (!real || stat(real, &st) < 0)
-			return yamltree_error(from, "include file '%s' not found (looked for '%s')", yamltree_text(from),
-					      display);
+		{
+			char name[256];
+			return yamltree_error(from, "include file '%s' not found (looked for '%s')",
+					      yamltree_escape(yamltree_text(from), name, sizeof(name)), esc);
+		}
 		if (!S_ISREG(st.st_mode))
-			return yamltree_error(from, "include file '%s' is not a regular file", display);
+			return yamltree_error(from, "include file '%s' is not a regular file", esc);
 		for (size_t i = 0; i < l->depth; i++)
 			if (strcmp(l->real[i], real) == 0)
 				return cycle_error(l, from, display, i);
 		if (l->depth == ELEMENTSOF(l->chain))
 			return yamltree_error(from, "includes nested deeper than %zu files", ELEMENTSOF(l->chain));
+		if ((uint64_t)st.st_size + l->len > YAMLTREE_MAX_BYTES)
+			return yamltree_error(from, "include file '%s' makes the recipe's files larger than %u MiB together",
+					      esc, YAMLTREE_MAX_BYTES >> 20);
 		if (fs_read_file(display, &buf, &len) < 0)
 			return -1;
 	}
+	/* Every file read counts, so a list that includes one file many times is bounded too. */
+	if (from && l->len + len > YAMLTREE_MAX_BYTES)
+		return yamltree_error(from, "include file '%s' makes the recipe's files larger than %u MiB together",
+				      esc, YAMLTREE_MAX_BYTES >> 20);
 	l->bytes = realloc(l->bytes, l->len + len + 1);
 	if (!l->bytes)
 		abort();
 	memcpy(l->bytes + l->len, buf, len);
 	l->len += len;
 
-	if (yamltree_parse(display, buf, len, &root) < 0 || yamltree_expect(root, YAMLTREE_MAPPING, "") < 0)
+	if (yamltree_parse_flags(display, buf, len, from ? YAMLTREE_NO_QUOTE : 0, &root) < 0 ||
+	    (from && check_included(from, display, root) < 0))
+		return -1;
+	if (yamltree_expect(root, YAMLTREE_MAPPING, "") < 0)
 		return -1;
 	inc = yamltree_take(root, "include");
 	if (inc && yamltree_kind(inc) != YAMLTREE_NULL) {
@@ -176,6 +247,24 @@ static int load_tree(struct loader *l, const char *display, const struct yamltre
 	}
 	*ret = yamltree_merge(TAKE_PTR(base), TAKE_PTR(root));
 	return 0;
+}
+
+/* "FILE:LINE:COLUMN" of n, for errors found after loading. */
+static char *where_of(const struct yamltree *n)
+{
+	return xasprintf("%s:%u:%u", yamltree_file(n), yamltree_line(n), yamltree_column(n));
+}
+
+/* where_of for each item of a sequence (one per strv entry); for a default, at_top each. */
+static char **where_each(const struct yamltree *seq, size_t n_default, const char *at_top)
+{
+	size_t n = seq ? yamltree_count(seq) : n_default;
+	char **v = calloc(n + 1, sizeof(*v));
+	if (!v)
+		abort();
+	for (size_t i = 0; i < n; i++)
+		v[i] = seq ? where_of(yamltree_item(seq, i)) : xstrdup(at_top);
+	return v;
 }
 
 static bool is_name(const char *s) /* [a-z0-9][a-z0-9-]*, like a host name label */
@@ -206,7 +295,7 @@ static bool is_label(const char *s) /* ext4 labels hold 16 bytes; keep them shel
 	return n >= 1 && n <= 16 && s[strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")] == 0;
 }
 
-static int parse_version(struct recipe *r, const struct yamltree *root)
+static int parse_version(struct recipe *r, const struct yamltree *root, bool no_fs)
 {
 	const struct yamltree *v = yamltree_get(root, "version");
 	const char *s;
@@ -218,6 +307,10 @@ static int parse_version(struct recipe *r, const struct yamltree *root)
 			return -1;
 		}
 		r->version = xstrdup(s);
+		return 0;
+	}
+	if (no_fs) { /* recipe_load_memory: no VERSION file is looked for */
+		r->version = xstrdup("qVSA-0.0");
 		return 0;
 	}
 	_cleanup_free_ char *top_dir = fs_dirname(r->path);
@@ -269,6 +362,7 @@ static int parse_base(struct recipe *r, const struct yamltree *base)
 			return yamltree_error(n, "expected a Debian package name for 'base.kernel_package', got %s",
 					      yamltree_describe(n, got, sizeof(got)));
 		}
+		r->at_kernel_package = where_of(n);
 	}
 	r->kernel_package = xstrdup(s);
 
@@ -276,10 +370,16 @@ static int parse_base(struct recipe *r, const struct yamltree *base)
 	if (mods && (yamltree_expect(mods, YAMLTREE_MAPPING, "base.modules") < 0 ||
 		     yamltree_check_keys(mods, "base.modules", mod_keys) < 0))
 		return -1;
-	if (mods && (n = yamltree_get(mods, "add")) && yamltree_strv(n, "base.modules.add", &mod_rules, &r->modules_add) < 0)
-		return -1;
-	if (mods && (n = yamltree_get(mods, "omit")) && yamltree_strv(n, "base.modules.omit", &mod_rules, &r->modules_omit) < 0)
-		return -1;
+	if (mods && (n = yamltree_get(mods, "add"))) {
+		if (yamltree_strv(n, "base.modules.add", &mod_rules, &r->modules_add) < 0)
+			return -1;
+		r->at_modules_add = where_each(n, 0, NULL);
+	}
+	if (mods && (n = yamltree_get(mods, "omit"))) {
+		if (yamltree_strv(n, "base.modules.omit", &mod_rules, &r->modules_omit) < 0)
+			return -1;
+		r->at_modules_omit = where_each(n, 0, NULL);
+	}
 	return 0;
 }
 
@@ -320,121 +420,6 @@ static int parse_disk(struct recipe *r, const struct yamltree *disk)
 	return 0;
 }
 
-/* Where a relative source really is, refusing anything outside the folder of
- * the file that names it (by '..' or by a symbolic link). */
-static int resolve_source(const struct yamltree *n, const char *path, char **ret)
-{
-	const char *s = yamltree_text(n);
-	_cleanup_free_ char *dir = fs_dirname(yamltree_file(n));
-	_cleanup_free_ char *real_dir = realpath(dir, NULL);
-	char esc[256];
-	long depth = 0;
-
-	yamltree_escape(s, esc, sizeof(esc));
-	if (s[0] == '/' || s[0] == 0)
-		return yamltree_error(n, "expected a path relative to the recipe's folder for '%s', got '%s'", path, esc);
-	for (const char *c = s; *c;) {
-		size_t len = strcspn(c, "/");
-		if (len == 2 && c[0] == '.' && c[1] == '.')
-			depth--;
-		else if (len > 0 && !(len == 1 && c[0] == '.'))
-			depth++;
-		if (depth < 0)
-			return yamltree_error(n, "'%s' '%s' leads outside the recipe's folder '%s'", path, esc, dir);
-		c += len + (c[len] == '/');
-	}
-	_cleanup_free_ char *full = xasprintf("%s/%s", real_dir ? real_dir : dir, s);
-	_cleanup_free_ char *real = realpath(full, NULL);
-	struct stat st;
-	if (!real_dir || !real || stat(real, &st) < 0)
-		return yamltree_error(n, "'%s' '%s' not found in the recipe's folder '%s'", path, esc, dir);
-	size_t dl = strcmp(real_dir, "/") == 0 ? 0 : strlen(real_dir);
-	if (strncmp(real, real_dir, dl) != 0 || (real[dl] != '/' && real[dl] != 0))
-		return yamltree_error(n, "'%s' '%s' resolves to '%s', outside the recipe's folder '%s'", path, esc, real, dir);
-	if (!S_ISREG(st.st_mode))
-		return yamltree_error(n, "'%s' '%s' is not a regular file", path, esc);
-	*ret = TAKE_PTR(real);
-	return 0;
-}
-
-static bool is_dest(const char *s) /* absolute, names a file, no ".." component */
-{
-	if (s[0] != '/' || s[1] == 0 || s[strlen(s) - 1] == '/')
-		return false;
-	for (const char *c = s; (c = strstr(c, "/..")); c += 3)
-		if (c[3] == '/' || c[3] == 0)
-			return false;
-	return true;
-}
-
-/* "0755" (string) or 755 (a YAML int read as decimal): 1-4 octal digits either way. */
-static bool parse_mode(const char *s, unsigned *ret)
-{
-	size_t n = strspn(s, "01234567");
-	if (n == 0 || s[n] != 0 || n > 5 || (n == 5 && s[0] != '0'))
-		return false;
-	*ret = (unsigned)strtoul(s, NULL, 8);
-	return true;
-}
-
-static int parse_file(struct recipe *r, const struct yamltree *item, size_t i)
-{
-	static const char *const keys[] = { "source", "dest", "mode", NULL };
-	_cleanup_free_ char *path = xasprintf("files[%zu]", i);
-	_cleanup_free_ char *spath = xasprintf("files[%zu].source", i);
-	_cleanup_free_ char *dpath = xasprintf("files[%zu].dest", i);
-	_cleanup_free_ char *mpath = xasprintf("files[%zu].mode", i);
-	struct recipe_file *f = &r->files[i];
-	const struct yamltree *src, *dest, *mode;
-	char got[256];
-	const char *s;
-
-	f->mode = 0644;
-	if (yamltree_expect(item, YAMLTREE_MAPPING, path) < 0 || yamltree_check_keys(item, path, keys) < 0 ||
-	    yamltree_require(item, path, "source", &src) < 0 || yamltree_require(item, path, "dest", &dest) < 0 ||
-	    yamltree_string(src, spath, &s) < 0)
-		return -1;
-	_cleanup_free_ char *source = NULL;
-	if (resolve_source(src, spath, &source) < 0 || yamltree_string(dest, dpath, &s) < 0)
-		return -1;
-	if (!is_dest(s))
-		return yamltree_error(dest, "expected an absolute file path without '..' for '%s', got %s", dpath,
-				      yamltree_describe(dest, got, sizeof(got)));
-	for (size_t j = 0; j < i; j++)
-		if (strcmp(r->files[j].dest, s) == 0)
-			return yamltree_error(dest, "'%s' %s is already the dest of files[%zu]", dpath,
-					      yamltree_describe(dest, got, sizeof(got)), j);
-	if ((mode = yamltree_get(item, "mode"))) {
-		if (yamltree_string(mode, mpath, &s) < 0)
-			return -1;
-		if (!parse_mode(s, &f->mode) || f->mode > 07777)
-			return yamltree_error(mode, "expected an octal mode like 0644 or \"0755\" for '%s', got %s", mpath,
-					      yamltree_describe(mode, got, sizeof(got)));
-	}
-	f->dest = xstrdup(yamltree_text(dest));
-	f->source = TAKE_PTR(source);
-	return 0;
-}
-
-static int parse_files(struct recipe *r, const struct yamltree *files)
-{
-	if (!files)
-		return 0;
-	if (yamltree_expect(files, YAMLTREE_SEQUENCE, "files") < 0)
-		return -1;
-	r->files = calloc(yamltree_count(files) + 1, sizeof(*r->files));
-	if (!r->files)
-		abort();
-	for (size_t i = 0; i < yamltree_count(files); i++) {
-		int rc = parse_file(r, yamltree_item(files, i), i);
-		if (r->files[i].source) /* counted once complete, so recipe_free frees it */
-			r->n_files = i + 1;
-		if (rc < 0)
-			return -1;
-	}
-	return 0;
-}
-
 static char **strv_of(const char *const *v)
 {
 	size_t n = 0;
@@ -448,10 +433,42 @@ static char **strv_of(const char *const *v)
 	return c;
 }
 
-static int parse_recipe(struct recipe *r, const struct yamltree *root)
+/* Before any other check (whose message might quote it): nothing in a
+ * recipe looks like a personalization code, neither a key nor a value. */
+static int scan_tree(const struct yamltree *n)
 {
-	static const char *const keys[] = { "include", "name", "version", "base", "disk", "templates",
-					    "files", "personalization", "targets", NULL };
+	unsigned line;
+	switch (yamltree_kind(n)) {
+	case YAMLTREE_SCALAR: {
+		const char *t = yamltree_text(n);
+		if (recipe_find_perscode(t, strlen(t), &line))
+			return yamltree_error(n, "this value looks like it holds a personalization code (not shown); "
+					      "a code must never be in a recipe: it would be baked into every image");
+		return 0;
+	}
+	case YAMLTREE_SEQUENCE:
+		for (size_t i = 0; i < yamltree_count(n); i++)
+			if (scan_tree(yamltree_item(n, i)) < 0)
+				return -1;
+		return 0;
+	case YAMLTREE_MAPPING:
+		for (size_t i = 0; i < yamltree_count(n); i++) {
+			const struct yamltree *k = yamltree_key(n, i);
+			if (strcasestr(yamltree_text(k), "perscode"))
+				return yamltree_error(k, "a personalization code does not belong in a recipe (it would be baked "
+						      "into every image); the platform hands one to each appliance");
+			if (scan_tree(k) < 0 || scan_tree(yamltree_value(n, i)) < 0)
+				return -1;
+		}
+		return 0;
+	case YAMLTREE_NULL:
+		break;
+	}
+	return 0;
+}
+
+static int parse_recipe(struct recipe *r, const struct yamltree *root, bool no_fs)
+{
 	static const char *const default_templates[] = { "tiny-base", "bootstrap-agent", NULL };
 	static const struct yamltree_strv_rules template_rules = {
 		.valid = is_word, .expected = "a template name ([a-z0-9-]+)", .unique = true,
@@ -460,17 +477,17 @@ static int parse_recipe(struct recipe *r, const struct yamltree *root)
 		.valid = is_word, .expected = "a target name ([a-z0-9-]+)", .unique = true, .nonempty = true,
 	};
 	const struct yamltree *n;
-	char got[256];
+	char got[YAMLTREE_QUOTE_MAX + 32];
 	const char *s;
 
-	if (yamltree_check_keys(root, "", keys) < 0 || yamltree_require(root, "", "name", &n) < 0 ||
-	    yamltree_string(n, "name", &s) < 0)
+	if (scan_tree(root) < 0 || yamltree_check_keys(root, "", top_keys) < 0 ||
+	    yamltree_require(root, "", "name", &n) < 0 || yamltree_string(n, "name", &s) < 0)
 		return -1;
 	if (!is_name(s))
 		return yamltree_error(n, "expected a name of lowercase letters, digits and '-' (not first), "
 				      "at most 63 characters, for 'name', got %s", yamltree_describe(n, got, sizeof(got)));
 	r->name = xstrdup(s);
-	if (parse_version(r, root) < 0 || parse_base(r, yamltree_get(root, "base")) < 0 ||
+	if (parse_version(r, root, no_fs) < 0 || parse_base(r, yamltree_get(root, "base")) < 0 ||
 	    yamltree_require(root, "", "disk", &n) < 0 || parse_disk(r, n) < 0)
 		return -1;
 	if ((n = yamltree_get(root, "templates"))) {
@@ -479,38 +496,80 @@ static int parse_recipe(struct recipe *r, const struct yamltree *root)
 	} else {
 		r->templates = strv_of(default_templates);
 	}
-	if (parse_files(r, yamltree_get(root, "files")) < 0 ||
+	r->at_templates = where_each(n, ELEMENTSOF(default_templates) - 1, r->at_top);
+	if (recipe_files_parse(yamltree_get(root, "files"), no_fs, &r->files) < 0 ||
 	    yamltree_require(root, "", "personalization", &n) < 0 ||
-	    recipe_personalization_parse(n, &r->pers) < 0 ||
+	    recipe_personalization_parse(n, no_fs, &r->pers) < 0 ||
 	    yamltree_require(root, "", "targets", &n) < 0 || yamltree_strv(n, "targets", &target_rules, &r->targets) < 0)
 		return -1;
+	r->at_targets = where_each(n, 0, r->at_top);
 	return 0;
 }
 
-int recipe_load(const char *path, struct recipe **ret)
+static int load(const char *path, const char *mem, size_t mem_len, struct recipe **ret)
 {
 	static const char *const none[] = { NULL };
 	_cleanup_(recipe_freep) struct recipe *r = calloc(1, sizeof(*r));
 	_cleanup_yamltree_ struct yamltree *root = NULL;
-	struct loader l = { 0 };
+	struct loader l = { .no_fs = mem != NULL };
 
 	if (!r)
 		abort();
-	r->path = fs_abspath(path);
-	int rc = load_tree(&l, path, NULL, &root);
+	r->path = mem ? xstrdup(path) : fs_abspath(path);
+	r->at_top = xasprintf("%s:1:1", path);
+	int rc = load_tree(&l, path, NULL, mem, mem_len, &root);
 	if (rc == 0)
 		sha256_hex(l.bytes, l.len, r->sha256);
 	free(l.bytes);
-	if (rc < 0 || parse_recipe(r, root) < 0)
+	if (rc < 0 || parse_recipe(r, root, l.no_fs) < 0)
 		return -1;
 	if (!r->modules_add)
 		r->modules_add = strv_of(none);
 	if (!r->modules_omit)
 		r->modules_omit = strv_of(none);
-	if (!r->files)
-		r->files = calloc(1, sizeof(*r->files));
+	if (!r->at_modules_add)
+		r->at_modules_add = strv_of(none);
+	if (!r->at_modules_omit)
+		r->at_modules_omit = strv_of(none);
+	if (!r->at_kernel_package)
+		r->at_kernel_package = xstrdup(r->at_top);
 	*ret = TAKE_PTR(r);
 	return 0;
+}
+
+int recipe_load(const char *path, struct recipe **ret)
+{
+	return load(path, NULL, 0, ret);
+}
+
+int recipe_load_memory(const char *name, const char *buf, size_t len, struct recipe **ret)
+{
+	return load(name, buf, len, ret);
+}
+
+const char *recipe_where(const struct recipe *r, enum recipe_field field, size_t i)
+{
+	char *const *v = NULL;
+	switch (field) {
+	case RECIPE_AT_KERNEL_PACKAGE:
+		return r->at_kernel_package;
+	case RECIPE_AT_TEMPLATE:
+		v = r->at_templates;
+		break;
+	case RECIPE_AT_MODULE_ADD:
+		v = r->at_modules_add;
+		break;
+	case RECIPE_AT_MODULE_OMIT:
+		v = r->at_modules_omit;
+		break;
+	case RECIPE_AT_TARGET:
+		v = r->at_targets;
+		break;
+	}
+	for (size_t k = 0; v && v[k]; k++)
+		if (k == i)
+			return v[k];
+	return r->at_top;
 }
 
 const char *recipe_path(const struct recipe *r) { return r->path; }
@@ -526,8 +585,11 @@ const char *recipe_disk_partition_table(const struct recipe *r) { return r->part
 const char *recipe_disk_filesystem(const struct recipe *r) { return r->filesystem; }
 const char *recipe_disk_label(const struct recipe *r) { return r->label; }
 char *const *recipe_templates(const struct recipe *r) { return r->templates; }
-size_t recipe_n_files(const struct recipe *r) { return r->n_files; }
-const struct recipe_file *recipe_file_at(const struct recipe *r, size_t i) { return i < r->n_files ? &r->files[i] : NULL; }
+size_t recipe_n_files(const struct recipe *r) { return r->files.n; }
+const struct recipe_file *recipe_file_at(const struct recipe *r, size_t i)
+{
+	return i < r->files.n ? &r->files.v[i] : NULL;
+}
 const char *recipe_platform_url(const struct recipe *r) { return r->pers.platform_url; }
 const char *recipe_proxy(const struct recipe *r) { return r->pers.proxy; }
 const char *recipe_ca(const struct recipe *r) { return r->pers.ca; }

@@ -14,13 +14,32 @@ struct recipe_file {
 	const char *source; /* absolute host path, inside the recipe's folder; owned by the recipe */
 	const char *dest;   /* absolute path inside the image; owned by the recipe */
 	unsigned mode;      /* permission bits (default 0644) */
+	const char *at;     /* "FILE:LINE:COLUMN" of dest as written, for later checks; owned by the recipe */
 };
 
 /* Load and validate path (and everything it includes). The bootstrap version
  * defaults to the VERSION file found by walking up from the recipe's folder.
  * On error records ERR_INPUT and returns -1; *ret is written only on success. */
 int recipe_load(const char *path, struct recipe **ret);
+/* Load a recipe held in memory (len bytes of buf; name is what messages
+ * call it) touching no file: includes stand for empty fragments, file
+ * sources and the CA bundle are checked as names only, and without a
+ * version: key the version is qVSA-0.0. For the fuzzer and for tests. */
+int recipe_load_memory(const char *name, const char *buf, size_t len, struct recipe **ret);
 void recipe_free(struct recipe *r); /* accepts NULL */
+
+/* Entries whose place recipe_where reports. */
+enum recipe_field {
+	RECIPE_AT_KERNEL_PACKAGE, /* base.kernel_package (i ignored) */
+	RECIPE_AT_TEMPLATE,       /* templates[i] */
+	RECIPE_AT_MODULE_ADD,     /* base.modules.add[i] */
+	RECIPE_AT_MODULE_OMIT,    /* base.modules.omit[i] */
+	RECIPE_AT_TARGET,         /* targets[i] */
+};
+/* "FILE:LINE:COLUMN" where entry i of field was written (for a value taken
+ * by default, the top file's 1:1), so checks made after loading (unknown
+ * target, template, module, kernel package) report a place. Never NULL. */
+const char *recipe_where(const struct recipe *r, enum recipe_field field, size_t i);
 
 const char *recipe_path(const struct recipe *r);     /* absolute path of the top file */
 const char *recipe_name(const struct recipe *r);     /* appliance name, e.g. "qvsa-scanner" */

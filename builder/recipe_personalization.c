@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "redact.h"
 #include "yamltree.h"
 
 #include <openssl/err.h>
@@ -37,15 +38,12 @@ static bool is_url(const char *s, bool https_ok)
 	return true;
 }
 
-/* Copy a proxy URL for a message with any password replaced by ***. */
-static char *mask_password(const char *url)
+/* A URL for a message: credentials, query and fragment masked, control
+ * characters escaped, cut at a length that still shows the host. */
+static const char *show_url(const char *url, char *buf, size_t size)
 {
-	const char *auth = strstr(url, "://");
-	auth = auth ? auth + 3 : url;
-	const char *at = strchr(auth, '@'), *colon = strchr(auth, ':'), *slash = strchr(auth, '/');
-	if (!at || !colon || colon > at || (slash && slash < at))
-		return xstrdup(url);
-	return xasprintf("%.*s:***%s", (int)(colon - url), url, at);
+	_cleanup_free_ char *masked = redact_url(url);
+	return yamltree_escape(masked, buf, size);
 }
 
 static void bio_freep(BIO **b) { BIO_free(*b); }
@@ -83,23 +81,27 @@ int recipe_check_ca_pem(const char *buf, size_t len, unsigned *ret_n_certs, cons
 }
 
 /* ca: a PEM file, relative to the folder of the recipe file that names it, or absolute. */
-static int parse_ca(const struct yamltree *n, char **ret)
+static int parse_ca(const struct yamltree *n, bool no_fs, char **ret)
 {
 	const char *s;
-	char esc[256];
+	char esc[YAMLTREE_QUOTE_MAX + 32];
 	if (yamltree_string(n, "personalization.ca", &s) < 0)
 		return -1;
-	yamltree_escape(s, esc, sizeof(esc));
+	yamltree_describe(n, esc, sizeof(esc));
 	_cleanup_free_ char *dir = fs_dirname(yamltree_file(n));
 	_cleanup_free_ char *joined = s[0] == '/' ? xstrdup(s) : xasprintf("%s/%s", dir, s);
+	if (no_fs) {
+		*ret = TAKE_PTR(joined);
+		return 0;
+	}
 	_cleanup_free_ char *path = realpath(joined, NULL);
 	struct stat st;
 	if (!path || stat(path, &st) < 0)
-		return yamltree_error(n, "CA bundle '%s' for 'personalization.ca' not found (looked for '%s')", esc, joined);
+		return yamltree_error(n, "CA bundle %s for 'personalization.ca' not found (looked for '%s')", esc, joined);
 	if (!S_ISREG(st.st_mode))
-		return yamltree_error(n, "CA bundle '%s' for 'personalization.ca' is not a regular file", esc);
+		return yamltree_error(n, "CA bundle %s for 'personalization.ca' is not a regular file", esc);
 	if ((uint64_t)st.st_size > CA_MAX_BYTES)
-		return yamltree_error(n, "CA bundle '%s' for 'personalization.ca' is larger than %u MiB", esc,
+		return yamltree_error(n, "CA bundle %s for 'personalization.ca' is larger than %u MiB", esc,
 				      CA_MAX_BYTES >> 20);
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
@@ -110,17 +112,17 @@ static int parse_ca(const struct yamltree *n, char **ret)
 	unsigned certs = 0;
 	const char *why = NULL;
 	if (recipe_check_ca_pem(buf, len, &certs, &why) < 0)
-		return yamltree_error(n, "CA bundle '%s' for 'personalization.ca' is not usable: %s", esc, why);
+		return yamltree_error(n, "CA bundle %s for 'personalization.ca' is not usable: %s", esc, why);
 	*ret = TAKE_PTR(path);
 	return 0;
 }
 
-int recipe_personalization_parse(const struct yamltree *p, struct recipe_personalization *ret)
+int recipe_personalization_parse(const struct yamltree *p, bool no_fs, struct recipe_personalization *ret)
 {
 	static const char *const keys[] = { "platform_url", "proxy", "ca", "allow_http", NULL };
 	static const char *const booleans[] = { "true", "false", NULL };
 	const struct yamltree *n, *url;
-	char got[256], esc[256];
+	char shown[128];
 	const char *s;
 
 	if (yamltree_expect(p, YAMLTREE_MAPPING, "personalization") < 0 ||
@@ -135,25 +137,33 @@ int recipe_personalization_parse(const struct yamltree *p, struct recipe_persona
 	    yamltree_string(url, "personalization.platform_url", &s) < 0)
 		return -1;
 	if (!is_url(s, true))
-		return yamltree_error(url, "expected an http:// or https:// URL for 'personalization.platform_url', got %s",
-				      yamltree_describe(url, got, sizeof(got)));
+		return yamltree_error(url, "expected an http:// or https:// URL for 'personalization.platform_url', got '%s'",
+				      show_url(s, shown, sizeof(shown)));
+	/* platform.conf is in every image: a password, a token in a query or a
+	 * fragment there would be shipped to everyone. */
+	const char *authority = strstr(s, "://") + 3;
+	if (strchr(authority, '@'))
+		return yamltree_error(url, "'personalization.platform_url' '%s' carries credentials (user:password@); "
+				      "they would be in every image: remove them", show_url(s, shown, sizeof(shown)));
+	if (strpbrk(authority, "?#"))
+		return yamltree_error(url, "'personalization.platform_url' '%s' has a %s; it would be in every image "
+				      "(a code or token there is shipped to everyone): remove it",
+				      show_url(s, shown, sizeof(shown)), strchr(authority, '?') ? "query string" : "fragment");
 	/* The code travels to this URL: plain HTTP only when the recipe says so. */
 	if (strncmp(s, "http://", 7) == 0 && !ret->allow_http)
-		return yamltree_error(url, "'personalization.platform_url' %s is plain HTTP, which would send the "
+		return yamltree_error(url, "'personalization.platform_url' '%s' is plain HTTP, which would send the "
 				      "personalization code unencrypted; use https://, or add 'allow_http: true' "
-				      "under personalization to accept that", yamltree_describe(url, got, sizeof(got)));
+				      "under personalization to accept that", show_url(s, shown, sizeof(shown)));
 	ret->platform_url = xstrdup(s);
-	if ((n = yamltree_get(p, "ca")) && parse_ca(n, &ret->ca) < 0)
+	if ((n = yamltree_get(p, "ca")) && parse_ca(n, no_fs, &ret->ca) < 0)
 		return -1;
 	if (!(n = yamltree_get(p, "proxy")))
 		return 0;
 	if (yamltree_string(n, "personalization.proxy", &s) < 0)
 		return -1;
-	if (!is_url(s, false)) {
-		_cleanup_free_ char *masked = mask_password(s);
+	if (!is_url(s, false))
 		return yamltree_error(n, "expected an http:// URL (http://[user:password@]host:port) for "
-				      "'personalization.proxy', got '%s'", yamltree_escape(masked, esc, sizeof(esc)));
-	}
+				      "'personalization.proxy', got '%s'", show_url(s, shown, sizeof(shown)));
 	ret->proxy = xstrdup(s);
 	return 0;
 }

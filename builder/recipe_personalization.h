@@ -20,8 +20,9 @@ struct recipe_personalization {
 
 /* Validate the personalization mapping p into *ret (fields owned by *ret;
  * on error some may be set: clear it either way). Errors are ERR_INPUT
- * "file:line:column: ...". */
-int recipe_personalization_parse(const struct yamltree *p, struct recipe_personalization *ret);
+ * "file:line:column: ...", URLs shown masked (redact.h). With no_fs the CA
+ * bundle is checked as a name only. */
+int recipe_personalization_parse(const struct yamltree *p, bool no_fs, struct recipe_personalization *ret);
 void recipe_personalization_clear(struct recipe_personalization *p);
 
 /* Check a PEM CA bundle held in buf (len bytes): at least one certificate,

@@ -63,10 +63,13 @@ int version_parse(const char *s, unsigned *ret_major, unsigned *ret_minor)
 			return 0;
 		}
 	}
-	char esc[128];
+	char esc[48]; /* short: a VERSION file found by walking up may not be ours */
 	return err_input("bootstrap version '%s': expected qVSA-X.Y with X and Y decimal numbers "
 			 "without leading zeros, e.g. qVSA-1.0", version_escape(s, esc, sizeof(esc)));
 }
+
+/* A VERSION file is one short line; anything longer is not one. */
+#define VERSION_FILE_MAX 4096
 
 int version_read_file(const char *path, char **ret_version)
 {
@@ -76,16 +79,23 @@ int version_read_file(const char *path, char **ret_version)
 	if (stat(path, &st) < 0)
 		return err_input("reading version file '%s': %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
-		return err_input("reading version file '%s': not a regular file", path);
+		return err_input("%s:1:1: version file is not a regular file", path);
+	if (st.st_size > VERSION_FILE_MAX)
+		return err_input("%s:1:1: version file is %lld bytes; it must hold one line qVSA-X.Y", path,
+				 (long long)st.st_size);
 	if (fs_read_file(path, &buf, &len) < 0)
 		return -1;
 	/* Exactly one line; the final newline is customary but optional. */
 	if (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = 0;
-	if (strlen(buf) != len || version_parse(buf, NULL, NULL) < 0) {
-		if (strlen(buf) != len)
-			err_input("bootstrap version contains a NUL byte");
-		err_prefix("version file '%s'", path);
+	size_t nul = strlen(buf);
+	if (nul != len)
+		return err_input("%s:1:%zu: version file holds a NUL byte", path, nul + 1);
+	const char *nl = strchr(buf, '\n');
+	if (nl)
+		return err_input("%s:2:1: version file holds more than one line; it must hold one line qVSA-X.Y", path);
+	if (version_parse(buf, NULL, NULL) < 0) {
+		err_prefix("%s:1:1", path);
 		return -1;
 	}
 	*ret_version = TAKE_PTR(buf);

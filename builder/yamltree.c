@@ -1,36 +1,22 @@
-/* YAML document tree with source locations (see yamltree.h). The schema
- * helpers live here too so recipes and targets report errors identically. */
-#include "yamltree.h"
+/* YAML document tree with source locations (see yamltree.h): parsing with
+ * libyaml under fixed limits, the tree, merging. The schema helpers are in
+ * yamltree_schema.c. Recipes come from many hands: every cost here is
+ * linear in the input and bounded (size, depth, entries). */
+#include "yamltree_private.h"
 
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "redact.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
 
-/* Nesting beyond this is surely a mistake and would only risk the stack. */
-#define YAMLTREE_MAX_DEPTH 64
-
-/* A file name shared by every node parsed from that file (merges mix files). */
-struct yamltree_src {
-	unsigned refs; /* nodes pointing here */
-	char name[];   /* as given to yamltree_parse */
-};
-
-struct yamltree {
-	enum yamltree_kind kind;    /* what this node holds */
-	struct yamltree_src *src;   /* file it came from; one reference owned */
-	unsigned line;              /* 1-based */
-	unsigned column;            /* 1-based */
-	char *text;                 /* SCALAR only: the text, owned; NULL otherwise */
-	size_t n;                   /* sequence items or mapping pairs */
-	struct yamltree **items;    /* owned: n items, or 2n (key, value, key, ...) for a mapping */
-};
+/* A mapping gets a hash index once it has this many keys (below it a scan is cheaper). */
+#define INDEX_MIN 8
 
 /* Parser state for one document. */
 struct parse_ctx {
@@ -38,6 +24,8 @@ struct parse_ctx {
 	struct yamltree_src *src; /* one reference owned, handed to each node */
 	const char *buf;          /* the input, to turn byte offsets into line:column */
 	size_t len;               /* bytes in buf */
+	size_t entries;           /* mapping pairs and sequence items so far */
+	bool quiet;               /* YAMLTREE_NO_QUOTE: messages quote nothing from buf */
 };
 
 static void *xrealloc(void *p, size_t n)
@@ -63,18 +51,42 @@ static struct yamltree *node_new(enum yamltree_kind kind, struct yamltree_src *s
 	return n;
 }
 
+/* Room for one more item (sequence) or pair (mapping): capacity doubles, so appends are linear. */
+static void reserve_one(struct yamltree *n)
+{
+	if (n->n < n->cap)
+		return;
+	n->cap = n->cap ? 2 * n->cap : 4;
+	n->items = xrealloc(n->items, (n->kind == YAMLTREE_MAPPING ? 2 : 1) * n->cap * sizeof(*n->items));
+}
+
 static void seq_append(struct yamltree *seq, struct yamltree *item)
 {
-	seq->items = xrealloc(seq->items, (seq->n + 1) * sizeof(*seq->items));
+	reserve_one(seq);
 	seq->items[seq->n++] = item;
+}
+
+static void index_build(struct yamltree *map)
+{
+	strset_free(map->index);
+	map->index = NULL;
+	if (map->n < INDEX_MIN)
+		return;
+	map->index = strset_new();
+	for (size_t i = 0; i < map->n; i++)
+		strset_put(map->index, map->items[2 * i]->text, i);
 }
 
 static void map_append(struct yamltree *map, struct yamltree *key, struct yamltree *value)
 {
-	map->items = xrealloc(map->items, (2 * map->n + 2) * sizeof(*map->items));
+	reserve_one(map);
 	map->items[2 * map->n] = key;
 	map->items[2 * map->n + 1] = value;
 	map->n++;
+	if (map->index)
+		strset_put(map->index, key->text, map->n - 1);
+	else if (map->n >= INDEX_MIN)
+		index_build(map);
 }
 
 static void src_unref(struct yamltree_src *src)
@@ -92,6 +104,7 @@ void yamltree_free(struct yamltree *n)
 		yamltree_free(n->items[i]);
 	free(n->items);
 	free(n->text);
+	strset_free(n->index);
 	src_unref(n->src);
 	free(n);
 }
@@ -110,6 +123,15 @@ int yamltree_error(const struct yamltree *n, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	error_at(n->src->name, n->line, n->column, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int yamltree_error_at(const char *file, unsigned line, unsigned column, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	error_at(file, line, column, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -145,6 +167,7 @@ static int syntax_error(struct parse_ctx *c)
 	const char *problem = p->problem ? p->problem : "unknown error";
 	if (p->error == YAML_MEMORY_ERROR)
 		abort(); /* as xasprintf: the one failure we do not recover from */
+	/* libyaml's problem texts are its own constants: they quote nothing from the input. */
 	if (p->error == YAML_READER_ERROR) {
 		yaml_mark_t m = mark_from_offset(c, p->problem_offset);
 		if (p->problem_value >= 0)
@@ -159,8 +182,18 @@ static int syntax_error(struct parse_ctx *c)
 
 static int next_event(struct parse_ctx *c, yaml_event_t *ev)
 {
+	/* The signal handler only sets a flag: a parse must notice it itself. */
+	if (qvsa_interrupted)
+		return err_fail("interrupted");
 	if (!yaml_parser_parse(&c->parser, ev))
 		return syntax_error(c);
+	return 0;
+}
+
+static int count_entry(struct parse_ctx *c, const yaml_event_t *ev)
+{
+	if (++c->entries > YAMLTREE_MAX_ENTRIES)
+		return ctx_error(c, ev->start_mark, "more than %d keys and list items in one file", YAMLTREE_MAX_ENTRIES);
 	return 0;
 }
 
@@ -174,19 +207,26 @@ static bool is_null_scalar(const yaml_event_t *ev)
 
 static int check_anchor(struct parse_ctx *c, const yaml_event_t *ev, const yaml_char_t *anchor)
 {
+	char esc[YAMLTREE_QUOTE_MAX + 8];
 	if (anchor)
 		return ctx_error(c, ev->start_mark, "YAML anchors (&%s) are not supported; repeat the value or use include:",
-				 (const char *)anchor);
+				 c->quiet ? "..." : yamltree_escape((const char *)anchor, esc, sizeof(esc)));
 	return 0;
 }
 
 static int parse_node(struct parse_ctx *c, yaml_event_t *ev, unsigned depth, struct yamltree **ret);
 
-static int find_pair(const struct yamltree *map, const char *key)
+long yamltree_find_pair(const struct yamltree *map, const char *key)
 {
-	for (size_t i = 0; map->kind == YAMLTREE_MAPPING && i < map->n; i++)
+	if (map->kind != YAMLTREE_MAPPING)
+		return -1;
+	if (map->index) {
+		size_t i = strset_find(map->index, key);
+		return i == SIZE_MAX ? -1 : (long)i;
+	}
+	for (size_t i = 0; i < map->n; i++)
 		if (strcmp(map->items[2 * i]->text, key) == 0)
-			return (int)i;
+			return (long)i;
 	return -1;
 }
 
@@ -201,19 +241,22 @@ static int parse_mapping(struct parse_ctx *c, struct yamltree *map, unsigned dep
 			return -1;
 		if (kev.type == YAML_MAPPING_END_EVENT)
 			return 0;
-		if (parse_node(c, &kev, depth + 1, &key) < 0)
+		if (count_entry(c, &kev) < 0 || parse_node(c, &kev, depth + 1, &key) < 0)
 			return -1;
 		if (key->kind != YAMLTREE_SCALAR) {
 			char what[64];
 			return yamltree_error(key, "expected a string as mapping key, got %s",
-					      yamltree_describe(key, what, sizeof(what)));
+					      c->quiet ? "something else" : yamltree_describe(key, what, sizeof(what)));
 		}
-		int first = find_pair(map, key->text);
+		long first = yamltree_find_pair(map, key->text);
 		if (first >= 0) {
-			char esc[128];
+			char esc[YAMLTREE_QUOTE_MAX + 32];
 			const struct yamltree *k = map->items[2 * first];
-			return yamltree_error(key, "duplicate key '%s' (first at line %u, column %u)",
-					      yamltree_escape(key->text, esc, sizeof(esc)), k->line, k->column);
+			if (c->quiet)
+				return yamltree_error(key, "duplicate key (first at line %u, column %u)", k->line, k->column);
+			if (yamltree_describe(key, esc, sizeof(esc))[0] != '\'')
+				snprintf(esc, sizeof(esc), "of %zu characters (not shown)", strlen(key->text));
+			return yamltree_error(key, "duplicate key %s (first at line %u, column %u)", esc, k->line, k->column);
 		}
 		if (next_event(c, &vev) < 0 || parse_node(c, &vev, depth + 1, &value) < 0)
 			return -1;
@@ -223,12 +266,13 @@ static int parse_mapping(struct parse_ctx *c, struct yamltree *map, unsigned dep
 
 static int parse_node(struct parse_ctx *c, yaml_event_t *ev, unsigned depth, struct yamltree **ret)
 {
+	char esc[YAMLTREE_QUOTE_MAX + 8];
 	if (depth > YAMLTREE_MAX_DEPTH)
 		return ctx_error(c, ev->start_mark, "nesting deeper than %d levels", YAMLTREE_MAX_DEPTH);
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
 		return ctx_error(c, ev->start_mark, "YAML aliases (*%s) are not supported; repeat the value or use include:",
-				 (const char *)ev->data.alias.anchor);
+				 c->quiet ? "..." : yamltree_escape((const char *)ev->data.alias.anchor, esc, sizeof(esc)));
 	case YAML_SCALAR_EVENT: {
 		if (check_anchor(c, ev, ev->data.scalar.anchor) < 0)
 			return -1;
@@ -253,7 +297,7 @@ static int parse_node(struct parse_ctx *c, yaml_event_t *ev, unsigned depth, str
 				return -1;
 			if (iev.type == YAML_SEQUENCE_END_EVENT)
 				break;
-			if (parse_node(c, &iev, depth + 1, &item) < 0)
+			if (count_entry(c, &iev) < 0 || parse_node(c, &iev, depth + 1, &item) < 0)
 				return -1;
 			seq_append(seq, item);
 		}
@@ -305,10 +349,23 @@ static int parse_stream(struct parse_ctx *c, struct yamltree **ret)
 	return 0;
 }
 
+static int too_large(const char *file, uint64_t len)
+{
+	return yamltree_error_at(file, 1, 1, "file is %llu bytes; a recipe or data file may be at most %u MiB",
+				 (unsigned long long)len, YAMLTREE_MAX_BYTES >> 20);
+}
+
 int yamltree_parse(const char *file, const char *buf, size_t len, struct yamltree **ret)
 {
+	return yamltree_parse_flags(file, buf, len, 0, ret);
+}
+
+int yamltree_parse_flags(const char *file, const char *buf, size_t len, unsigned flags, struct yamltree **ret)
+{
+	if (len > YAMLTREE_MAX_BYTES)
+		return too_large(file, len);
 	size_t flen = strlen(file) + 1;
-	struct parse_ctx c = { .buf = buf, .len = len };
+	struct parse_ctx c = { .buf = buf, .len = len, .quiet = flags & YAMLTREE_NO_QUOTE };
 	c.src = malloc(sizeof(*c.src) + flen);
 	if (!c.src)
 		abort();
@@ -330,7 +387,18 @@ int yamltree_read_input(const char *path, char **ret_buf, size_t *ret_len)
 		return err_input("reading '%s': %s", path, strerror(errno));
 	if (!S_ISREG(st.st_mode))
 		return err_input("reading '%s': not a regular file", path);
-	return fs_read_file(path, ret_buf, ret_len);
+	/* Checked before reading: a 50 MB file is refused, not read and then refused. */
+	if ((uint64_t)st.st_size > YAMLTREE_MAX_BYTES)
+		return too_large(path, (uint64_t)st.st_size);
+	if (fs_read_file(path, ret_buf, ret_len) < 0)
+		return -1;
+	/* A file that grew (or a /proc file that claims size 0) after stat. */
+	if (*ret_len > YAMLTREE_MAX_BYTES) {
+		free(*ret_buf);
+		*ret_buf = NULL;
+		return too_large(path, *ret_len);
+	}
+	return 0;
 }
 
 int yamltree_load_file(const char *path, struct yamltree **ret)
@@ -366,7 +434,7 @@ const struct yamltree *yamltree_value(const struct yamltree *map, size_t i)
 
 const struct yamltree *yamltree_get(const struct yamltree *map, const char *key)
 {
-	int i = find_pair(map, key);
+	long i = yamltree_find_pair(map, key);
 	if (i < 0 || map->items[2 * i + 1]->kind == YAMLTREE_NULL)
 		return NULL;
 	return map->items[2 * i + 1];
@@ -374,13 +442,14 @@ const struct yamltree *yamltree_get(const struct yamltree *map, const char *key)
 
 struct yamltree *yamltree_take(struct yamltree *map, const char *key)
 {
-	int i = find_pair(map, key);
+	long i = yamltree_find_pair(map, key);
 	if (i < 0)
 		return NULL;
 	struct yamltree *value = map->items[2 * i + 1];
 	yamltree_free(map->items[2 * i]);
 	memmove(&map->items[2 * i], &map->items[2 * i + 2], (2 * (map->n - (size_t)i) - 2) * sizeof(*map->items));
 	map->n--;
+	index_build(map); /* positions after i moved */
 	return value;
 }
 
@@ -396,11 +465,13 @@ struct yamltree *yamltree_merge(struct yamltree *base, struct yamltree *over)
 	}
 	for (size_t i = 0; i < over->n; i++) {
 		struct yamltree *key = over->items[2 * i], *value = over->items[2 * i + 1];
-		int j = find_pair(base, key->text);
+		long j = yamltree_find_pair(base, key->text);
 		if (j >= 0) {
 			/* The overriding key is where a later error about it belongs. */
 			yamltree_free(base->items[2 * j]);
 			base->items[2 * j] = key;
+			if (base->index) /* the index borrowed the freed key's text */
+				strset_put(base->index, key->text, (size_t)j);
 			base->items[2 * j + 1] = yamltree_merge(base->items[2 * j + 1], value);
 		} else {
 			map_append(base, key, value);
@@ -452,233 +523,14 @@ const char *yamltree_describe(const struct yamltree *n, char *buf, size_t size)
 	case YAMLTREE_SCALAR:
 		break;
 	}
-	char esc[256];
-	snprintf(buf, size, "'%s'", yamltree_escape(n->text, esc, size > 2 && size - 2 < sizeof(esc) ? size - 2 : sizeof(esc)));
+	/* Credentials are masked; anything long may be a file's contents or a secret: not quoted. */
+	_cleanup_free_ char *masked = redact_needed(n->text) ? redact_url(n->text) : NULL;
+	const char *shown = masked ? masked : n->text;
+	size_t len = strlen(shown);
+	char esc[YAMLTREE_QUOTE_MAX * 4 + 8];
+	if (len > YAMLTREE_QUOTE_MAX || strlen(yamltree_escape(shown, esc, sizeof(esc))) > YAMLTREE_QUOTE_MAX + 8)
+		snprintf(buf, size, "a string of %zu characters", strlen(n->text));
+	else
+		snprintf(buf, size, "'%s'", esc);
 	return buf;
-}
-
-/* Optimal string alignment distance (a swap of neighbours counts once),
- * ignoring case; SIZE_MAX for words too long to be worth comparing. */
-static size_t edit_distance(const char *a, const char *b)
-{
-	enum { MAXLEN = 64 };
-	size_t la = strlen(a), lb = strlen(b);
-	if (la >= MAXLEN || lb >= MAXLEN)
-		return SIZE_MAX;
-	unsigned short d[MAXLEN + 1][MAXLEN + 1];
-	for (size_t i = 0; i <= la; i++)
-		d[i][0] = (unsigned short)i;
-	for (size_t j = 0; j <= lb; j++)
-		d[0][j] = (unsigned short)j;
-	for (size_t i = 1; i <= la; i++) {
-		for (size_t j = 1; j <= lb; j++) {
-			unsigned cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
-			unsigned best = d[i - 1][j] + 1u;
-			if (d[i][j - 1] + 1u < best)
-				best = d[i][j - 1] + 1u;
-			if (d[i - 1][j - 1] + cost < best)
-				best = d[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 && tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 2]) &&
-			    tolower((unsigned char)a[i - 2]) == tolower((unsigned char)b[j - 1]) && d[i - 2][j - 2] + 1u < best)
-				best = d[i - 2][j - 2] + 1u;
-			d[i][j] = (unsigned short)best;
-		}
-	}
-	return d[la][lb];
-}
-
-const char *yamltree_suggest(const char *word, const char *const *candidates)
-{
-	const char *best = NULL;
-	size_t best_d = SIZE_MAX;
-	for (const char *const *c = candidates; *c; c++) {
-		size_t d = edit_distance(word, *c);
-		size_t longest = strlen(word) > strlen(*c) ? strlen(word) : strlen(*c);
-		/* Close enough: about one edit in three characters, at least one. */
-		size_t limit = longest / 3 > 1 ? longest / 3 : 1;
-		if (d <= limit && d < best_d) {
-			best = *c;
-			best_d = d;
-		}
-	}
-	return best;
-}
-
-/* Schema helpers. */
-
-/* "for 'disk.size'" or "at the top level", for messages. */
-static const char *for_path(const char *path, char *buf, size_t size)
-{
-	if (!*path)
-		return "at the top level";
-	snprintf(buf, size, "for '%s'", path);
-	return buf;
-}
-
-/* "in disk" or "at the top level". */
-static const char *in_path(const char *path, char *buf, size_t size)
-{
-	if (!*path)
-		return "at the top level";
-	snprintf(buf, size, "in %s", path);
-	return buf;
-}
-
-int yamltree_expect(const struct yamltree *n, enum yamltree_kind kind, const char *path)
-{
-	static const char *const names[] = {
-		[YAMLTREE_NULL] = "null",
-		[YAMLTREE_SCALAR] = "a string",
-		[YAMLTREE_SEQUENCE] = "a sequence",
-		[YAMLTREE_MAPPING] = "a mapping",
-	};
-	char where[512], got[256];
-	if (n->kind == kind)
-		return 0;
-	if (!*path && n->kind == YAMLTREE_NULL)
-		return yamltree_error(n, "expected %s at the top level, got an empty document", names[kind]);
-	return yamltree_error(n, "expected %s %s, got %s", names[kind], for_path(path, where, sizeof(where)),
-			      yamltree_describe(n, got, sizeof(got)));
-}
-
-int yamltree_check_keys(const struct yamltree *map, const char *path, const char *const *allowed)
-{
-	for (size_t i = 0; i < map->n; i++) {
-		const struct yamltree *key = map->items[2 * i];
-		const char *const *a = allowed;
-		while (*a && strcmp(*a, key->text) != 0)
-			a++;
-		if (*a)
-			continue;
-		char where[512], esc[128], list[1024] = "";
-		const char *hint = yamltree_suggest(key->text, allowed);
-		yamltree_escape(key->text, esc, sizeof(esc));
-		if (hint)
-			return yamltree_error(key, "unknown key '%s' %s; did you mean '%s'?", esc,
-					      in_path(path, where, sizeof(where)), hint);
-		for (a = allowed; *a; a++) {
-			size_t o = strlen(list);
-			snprintf(list + o, sizeof(list) - o, "%s%s", a == allowed ? "" : ", ", *a);
-		}
-		return yamltree_error(key, "unknown key '%s' %s; expected one of: %s", esc,
-				      in_path(path, where, sizeof(where)), list);
-	}
-	return 0;
-}
-
-int yamltree_require(const struct yamltree *map, const char *path, const char *key, const struct yamltree **ret)
-{
-	char where[512];
-	int i = find_pair(map, key);
-	if (i < 0)
-		return yamltree_error(map, "missing required key '%s' %s", key, in_path(path, where, sizeof(where)));
-	if (map->items[2 * i + 1]->kind == YAMLTREE_NULL)
-		return yamltree_error(map->items[2 * i], "missing value for required key '%s' %s", key,
-				      in_path(path, where, sizeof(where)));
-	*ret = map->items[2 * i + 1];
-	return 0;
-}
-
-int yamltree_string(const struct yamltree *n, const char *path, const char **ret)
-{
-	if (yamltree_expect(n, YAMLTREE_SCALAR, path) < 0)
-		return -1;
-	*ret = n->text;
-	return 0;
-}
-
-int yamltree_enum(const struct yamltree *n, const char *path, const char *const *allowed, const char **ret)
-{
-	const char *s;
-	if (yamltree_string(n, path, &s) < 0)
-		return -1;
-	for (const char *const *a = allowed; *a; a++) {
-		if (strcmp(*a, s) == 0) {
-			*ret = *a;
-			return 0;
-		}
-	}
-	char list[1024] = "", where[512], got[256];
-	for (const char *const *a = allowed; *a; a++) {
-		size_t o = strlen(list);
-		snprintf(list + o, sizeof(list) - o, "%s'%s'", a == allowed ? "" : ", ", *a);
-	}
-	return yamltree_error(n, "expected %s%s %s, got %s", allowed[1] ? "one of " : "", list,
-			      for_path(path, where, sizeof(where)), yamltree_describe(n, got, sizeof(got)));
-}
-
-int yamltree_parse_size(const char *s, uint64_t *ret)
-{
-	static const struct {
-		const char *suffix; /* as written after the number */
-		unsigned shift;     /* power of two it multiplies by */
-	} units[] = {
-		{ "", 0 },     { "K", 10 },   { "M", 20 },   { "G", 30 },   { "T", 40 },
-		{ "KiB", 10 }, { "MiB", 20 }, { "GiB", 30 }, { "TiB", 40 },
-	};
-	uint64_t v = 0;
-	const char *p = s;
-	if (!isdigit((unsigned char)*p))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
-		if (strcmp(p, units[i].suffix) != 0)
-			continue;
-		if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-			return -ERANGE;
-		*ret = v << units[i].shift;
-		return 0;
-	}
-	return -EINVAL;
-}
-
-int yamltree_size(const struct yamltree *n, const char *path, uint64_t *ret)
-{
-	char where[512], got[256];
-	const char *s;
-	if (yamltree_string(n, path, &s) < 0)
-		return -1;
-	int r = yamltree_parse_size(s, ret);
-	if (r == -ERANGE)
-		return yamltree_error(n, "size %s %s is too large", yamltree_describe(n, got, sizeof(got)),
-				      for_path(path, where, sizeof(where)));
-	if (r < 0)
-		return yamltree_error(n, "expected a size like 512M or 2G %s, got %s", for_path(path, where, sizeof(where)),
-				      yamltree_describe(n, got, sizeof(got)));
-	return 0;
-}
-
-int yamltree_strv(const struct yamltree *n, const char *path, const struct yamltree_strv_rules *rules, char ***ret)
-{
-	char where[512], got[256];
-	if (yamltree_expect(n, YAMLTREE_SEQUENCE, path) < 0)
-		return -1;
-	if (rules->nonempty && n->n == 0)
-		return yamltree_error(n, "expected at least one entry %s", for_path(path, where, sizeof(where)));
-	_cleanup_strv_ char **v = calloc(n->n + 1, sizeof(*v));
-	if (!v)
-		abort();
-	for (size_t i = 0; i < n->n; i++) {
-		const struct yamltree *item = n->items[i];
-		_cleanup_free_ char *ipath = xasprintf("%s[%zu]", path, i);
-		const char *s;
-		if (yamltree_string(item, ipath, &s) < 0)
-			return -1;
-		if (rules->valid && !rules->valid(s))
-			return yamltree_error(item, "expected %s %s, got %s", rules->expected,
-					      for_path(ipath, where, sizeof(where)), yamltree_describe(item, got, sizeof(got)));
-		for (size_t j = 0; rules->unique && j < i; j++) {
-			if (strcmp(v[j], s) == 0)
-				return yamltree_error(item, "duplicate entry %s in '%s' (first at line %u, column %u)",
-						      yamltree_describe(item, got, sizeof(got)), path, n->items[j]->line,
-						      n->items[j]->column);
-		}
-		v[i] = xstrdup(s);
-	}
-	*ret = TAKE_PTR(v);
-	return 0;
 }

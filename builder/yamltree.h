@@ -15,6 +15,14 @@
 
 struct yamltree;
 
+/* Limits on one file, each a located error when passed (docs/recipe.md).
+ * They keep a hostile file from costing more than a fraction of a second. */
+#define YAMLTREE_MAX_BYTES (4u << 20)   /* size of one file */
+#define YAMLTREE_MAX_DEPTH 64           /* nesting of mappings and sequences */
+#define YAMLTREE_MAX_ENTRIES 100000     /* mapping keys plus list items in one file */
+/* Longest value a message quotes; longer ones are described by their length. */
+#define YAMLTREE_QUOTE_MAX 40
+
 enum yamltree_kind {
 	YAMLTREE_NULL,     /* plain empty, ~ or null */
 	YAMLTREE_SCALAR,   /* any other scalar, kept as text */
@@ -24,8 +32,13 @@ enum yamltree_kind {
 
 /* Parse buf (len bytes) as one YAML document. file is what error messages
  * call it (the path as the user gave it). An empty document yields a NULL
- * node at 1:1. On error records ERR_INPUT "file:line:column: ..." and returns -1. */
+ * node at 1:1. On error records ERR_INPUT "file:line:column: ..." and returns
+ * -1; a signal (qvsa_interrupted) stops it with ERR_FAIL "interrupted". */
 int yamltree_parse(const char *file, const char *buf, size_t len, struct yamltree **ret);
+/* yamltree_parse with flags: YAMLTREE_NO_QUOTE for a file that may not be
+ * ours (an include): its syntax errors are located, but quote nothing of it. */
+#define YAMLTREE_NO_QUOTE 1u
+int yamltree_parse_flags(const char *file, const char *buf, size_t len, unsigned flags, struct yamltree **ret);
 /* Read path (ERR_INPUT if missing or not a regular file) and parse it. */
 int yamltree_load_file(const char *path, struct yamltree **ret);
 /* Read a whole input file, recording ERR_INPUT (not ERR_FAIL) when the user
@@ -36,7 +49,9 @@ static inline void yamltree_freep(struct yamltree **n) { yamltree_free(*n); }
 #define _cleanup_yamltree_ __attribute__((cleanup(yamltree_freep)))
 
 enum yamltree_kind yamltree_kind(const struct yamltree *n);
-/* "a mapping", "a sequence", "null" or the quoted scalar ('text'), for "got ..." */
+/* "a mapping", "a sequence", "null", or for "got ...": the quoted scalar
+ * ('text', URL credentials masked) when at most YAMLTREE_QUOTE_MAX
+ * characters, else "a string of N characters". */
 const char *yamltree_describe(const struct yamltree *n, char *buf, size_t size);
 const char *yamltree_file(const struct yamltree *n); /* as given to yamltree_parse */
 unsigned yamltree_line(const struct yamltree *n);    /* 1-based */
@@ -57,6 +72,9 @@ struct yamltree *yamltree_merge(struct yamltree *base, struct yamltree *over);
 
 /* Record ERR_INPUT "FILE:LINE:COLUMN: message" located at n. Returns -1. */
 int yamltree_error(const struct yamltree *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same at an explicit place (a line of a file that is not a tree). */
+int yamltree_error_at(const char *file, unsigned line, unsigned column, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Copy s into buf for an error message: quoted-safe (no control characters), truncated. */
 const char *yamltree_escape(const char *s, char *buf, size_t size);
 /* Closest candidate to word by edit distance, or NULL if none is close enough to suggest. */

@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "err.h"
+#include "fs.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -51,6 +52,45 @@ static void last_line(const char *text, char *dst, size_t dstlen)
 	dst[n] = 0;
 }
 
+/* System tools (depmod, mke2fs, sfdisk, debugfs) live in the sbin folders,
+ * which an ordinary user's PATH often lacks: search them after PATH. */
+static const char *const sbin_dirs[] = { "/usr/local/sbin", "/usr/sbin", "/sbin" };
+
+char *proc_find(const char *prog)
+{
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0 ? strdup(prog) : NULL;
+	const char *path = getenv("PATH");
+	_cleanup_free_ char *copy = strdup(path && *path ? path : "/usr/bin:/bin");
+	if (!copy)
+		return NULL;
+	char full[4096];
+	char *save = NULL;
+	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		struct stat st;
+		snprintf(full, sizeof(full), "%s/%s", dir, prog);
+		if (access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode))
+			return strdup(full);
+	}
+	for (size_t i = 0; i < ELEMENTSOF(sbin_dirs); i++) {
+		struct stat st;
+		snprintf(full, sizeof(full), "%s/%s", sbin_dirs[i], prog);
+		if (access(full, X_OK) == 0 && stat(full, &st) == 0 && S_ISREG(st.st_mode))
+			return strdup(full);
+	}
+	return NULL;
+}
+
+/* "running 'depmod': not found in PATH (/usr/bin:/bin) nor in /usr/local/sbin, /usr/sbin, /sbin". */
+static int not_found(const char *prog)
+{
+	const char *path = getenv("PATH");
+	if (strchr(prog, '/'))
+		return err_fail("running '%s': no such executable", prog);
+	return err_fail("running '%s': not found in PATH (%s) nor in %s, %s, %s; is it installed?", prog, path && *path ? path : "unset, so /usr/bin:/bin", sbin_dirs[0], sbin_dirs[1],
+			sbin_dirs[2]);
+}
+
 int proc_run(const char *const *argv, const char *cwd, char **ret_out)
 {
 	return proc_run_input(argv, cwd, NULL, ret_out);
@@ -59,6 +99,9 @@ int proc_run(const char *const *argv, const char *cwd, char **ret_out)
 int proc_run_input(const char *const *argv, const char *cwd, const char *input, char **ret_out)
 {
 	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	_cleanup_free_ char *exe = proc_find(argv[0]);
+	if (!exe)
+		return not_found(argv[0]);
 	if (pipe2(outp, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0)
 		return err_errno(errno, "running '%s': pipe", argv[0]);
 
@@ -71,7 +114,7 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 		posix_spawn_file_actions_addchdir_np(&fa, cwd);
 
 	pid_t pid;
-	int rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+	int rc = posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(outp[1]);
 	close(errp[1]);
@@ -87,6 +130,10 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 	int open_fds = 2;
 	while (open_fds > 0) {
 		if (poll(pf, 2, -1) < 0) {
+			/* Ctrl-C reaches the whole process group, but SIGTERM (or a
+			 * signal to qvsa alone) does not: pass it on, then wait. */
+			if (errno == EINTR && qvsa_interrupted)
+				kill(pid, SIGTERM);
 			if (errno == EINTR)
 				continue;
 			break;
@@ -109,6 +156,8 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 		if (errno != EINTR)
 			return err_errno(errno, "running '%s': waitpid", argv[0]);
 	}
+	if (qvsa_interrupted)
+		return err_fail("running '%s': interrupted", argv[0]);
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		char line[512];
 		last_line(errtxt, line, sizeof(line));
@@ -130,20 +179,6 @@ int proc_run_input(const char *const *argv, const char *cwd, const char *input, 
 
 int proc_have(const char *prog)
 {
-	if (strchr(prog, '/'))
-		return access(prog, X_OK) == 0;
-	const char *path = getenv("PATH");
-	if (!path)
-		path = "/usr/bin:/bin";
-	_cleanup_free_ char *copy = strdup(path);
-	if (!copy)
-		return 0;
-	char *save = NULL;
-	for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-		char full[4096];
-		snprintf(full, sizeof(full), "%s/%s", dir, prog);
-		if (access(full, X_OK) == 0)
-			return 1;
-	}
-	return 0;
+	_cleanup_free_ char *exe = proc_find(prog);
+	return exe != NULL;
 }

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-/* Run argv[0] (searched in PATH) with argv, wait for it. If ret_out is not
+/* Run argv[0] (found by proc_find) with argv, wait for it. If ret_out is not
  * NULL it receives the child's stdout (NUL-terminated, caller frees). On a
  * non-zero exit records "running 'prog': exit N: <last stderr line>" and
  * returns -1. cwd may be NULL. */
@@ -14,7 +14,13 @@ int proc_run(const char *const *argv, const char *cwd, char **ret_out);
  * tools that take their script only on stdin (sfdisk). */
 int proc_run_input(const char *const *argv, const char *cwd, const char *input, char **ret_out);
 
-/* True if prog is found in PATH (or is an executable path). */
+/* Where prog is: itself if it holds a '/', else the first executable file
+ * named prog in PATH, then in /usr/local/sbin, /usr/sbin and /sbin (an
+ * ordinary user's PATH lacks them). Newly allocated, or NULL. proc_run
+ * uses it, and records which folders it searched when prog is missing. */
+char *proc_find(const char *prog);
+
+/* True if proc_find finds prog. */
 int proc_have(const char *prog);
 
 #endif

@@ -332,10 +332,10 @@ Test(recipe, files_errors)
 	expect_error("source-missing.yaml", "6:13: 'files[1].source' 'nope.txt' not found in the recipe's folder '" BAD "'");
 	expect_error("source-absolute.yaml", "4:14: expected a path relative to the recipe's folder for "
 					     "'files[0].source', got '/etc/hostname'");
-	expect_error("dest-relative.yaml", "5:11: expected an absolute file path without '..' for "
-					   "'files[0].dest', got 'etc/common.yaml'");
-	expect_error("dest-dotdot.yaml", "5:11: expected an absolute file path without '..' for "
-					 "'files[0].dest', got '/etc/../root/common.yaml'");
+	expect_error("dest-relative.yaml", "5:11: 'files[0].dest' 'etc/common.yaml': expected an absolute path "
+					   "(starting with '/')");
+	expect_error("dest-dotdot.yaml", "5:11: 'files[0].dest' '/etc/../root/common.yaml': it has a '.' or '..' "
+					 "component: write the path plainly");
 	expect_error("dest-twice.yaml", "7:11: 'files[1].dest' '/etc/a' is already the dest of files[0]");
 	expect_error("mode.yaml", "6:11: expected an octal mode like 0644 or \"0755\" for 'files[0].mode', got '0999'");
 }
@@ -389,7 +389,7 @@ Test(recipe, version_file_invalid, .init = tmp_make, .fini = tmp_remove)
 	put("VERSION", "qvsa-1.0\n");
 	put("recipe.yaml", BODY);
 	_cleanup_free_ char *path = xasprintf("%s/recipe.yaml", tmp);
-	_cleanup_free_ char *want = xasprintf("version file '%s/VERSION': bootstrap version 'qvsa-1.0': expected "
+	_cleanup_free_ char *want = xasprintf("%s/VERSION:1:1: bootstrap version 'qvsa-1.0': expected "
 					      "qVSA-X.Y with X and Y decimal numbers without leading zeros, e.g. qVSA-1.0",
 					      tmp);
 	expect_message(path, want);
@@ -417,10 +417,8 @@ Test(recipe, source_symlink_escaping, .init = tmp_make, .fini = tmp_remove)
 	cr_assert_eq(symlink("inside/file.txt", good), 0);
 	cr_assert_eq(symlink("../outside.txt", bad), 0);
 	_cleanup_free_ char *path = xasprintf("%s/r/recipe.yaml", tmp);
-	_cleanup_free_ char *outside = xasprintf("%s/outside.txt", tmp);
-	_cleanup_free_ char *outside_real = real(outside);
-	_cleanup_free_ char *want = xasprintf("%s:8:14: 'files[1].source' 'bad-link' resolves to '%s', outside the "
-					      "recipe's folder '%s/r'", path, outside_real, tmp);
+	_cleanup_free_ char *want = xasprintf("%s:8:14: 'files[1].source' 'bad-link' resolves to a file outside the "
+					      "recipe's folder '%s/r'", path, tmp);
 	expect_message(path, want);
 	/* Without the escaping entry the link inside the folder is accepted, resolved. */
 	put("r/recipe.yaml", "version: qVSA-1.0\n" BODY "files:\n  - {source: good-link, dest: /a}\n");

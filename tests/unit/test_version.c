@@ -101,10 +101,11 @@ Test(version, read_file_without_newline, .init = tmp_make, .fini = tmp_remove)
 	cr_assert_str_eq(v, "qVSA-7.12");
 }
 
-static void expect_file_error(const char *text, size_t len, const char *shown)
+/* Reading text fails with "PATH:where: message", ERR_INPUT, *ret untouched. */
+static void expect_file_message(const char *text, size_t len, const char *where_and_message)
 {
 	_cleanup_free_ char *path = put(text, len);
-	_cleanup_free_ char *want = xasprintf("version file '%s': bootstrap version '%s': " EXPECTED, path, shown);
+	_cleanup_free_ char *want = xasprintf("%s:%s", path, where_and_message);
 	char *v = (char *)&tmp;
 	err_clear();
 	cr_assert_eq(version_read_file(path, &v), -1);
@@ -113,24 +114,49 @@ static void expect_file_error(const char *text, size_t len, const char *shown)
 	cr_assert_str_eq(err_msg(), want);
 }
 
+static void expect_file_error(const char *text, size_t len, const char *shown)
+{
+	_cleanup_free_ char *msg = xasprintf("1:1: bootstrap version '%s': " EXPECTED, shown);
+	expect_file_message(text, len, msg);
+}
+
+/* The VERSION file is named with the line at fault. */
 Test(version, read_file_errors, .init = tmp_make, .fini = tmp_remove)
 {
-	expect_file_error("qVSA-1.0\n\n", 10, "qVSA-1.0\\x0a");
+	expect_file_message("qVSA-1.0\n\n", 10, "2:1: version file holds more than one line; it must hold one line qVSA-X.Y");
+	expect_file_message("qVSA-1.0\nqVSA-2.0\n", 18,
+			    "2:1: version file holds more than one line; it must hold one line qVSA-X.Y");
 	expect_file_error("qVSA-1.0\r\n", 10, "qVSA-1.0\\x0d");
-	expect_file_error("qVSA-1.0\nqVSA-2.0\n", 18, "qVSA-1.0\\x0aqVSA-2.0");
 	expect_file_error("", 0, "");
 	expect_file_error("1.0\n", 4, "1.0");
 }
 
-Test(version, read_file_nul_byte, .init = tmp_make, .fini = tmp_remove)
+/* A VERSION file found by walking up may be anyone's: a long line is cut short. */
+Test(version, read_file_long_line_cut, .init = tmp_make, .fini = tmp_remove)
 {
-	_cleanup_free_ char *path = put("qVSA-1.0\0\n", 10);
-	_cleanup_free_ char *want = xasprintf("version file '%s': bootstrap version contains a NUL byte", path);
+	static const char line[] = "qVSA-1.0-this-is-a-very-long-line-that-goes-on-and-on-and-on-SECRET-TAIL\n";
+	_cleanup_free_ char *path = put(line, sizeof(line) - 1);
 	char *v = NULL;
 	err_clear();
 	cr_assert_eq(version_read_file(path, &v), -1);
-	cr_assert_eq(err_kind(), ERR_INPUT);
+	cr_assert_null(strstr(err_msg(), "SECRET-TAIL"), "%s", err_msg());
+}
+
+Test(version, read_file_too_large, .init = tmp_make, .fini = tmp_remove)
+{
+	_cleanup_free_ char *big = calloc(1, 5000);
+	memset(big, 'x', 4999);
+	_cleanup_free_ char *path = put(big, 4999);
+	_cleanup_free_ char *want = xasprintf("%s:1:1: version file is 4999 bytes; it must hold one line qVSA-X.Y", path);
+	char *v = NULL;
+	err_clear();
+	cr_assert_eq(version_read_file(path, &v), -1);
 	cr_assert_str_eq(err_msg(), want);
+}
+
+Test(version, read_file_nul_byte, .init = tmp_make, .fini = tmp_remove)
+{
+	expect_file_message("qVSA-1.0\0\n", 10, "1:9: version file holds a NUL byte");
 }
 
 Test(version, read_file_missing, .init = tmp_make, .fini = tmp_remove)
