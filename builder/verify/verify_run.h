@@ -75,6 +75,9 @@ const char *verify_handed_ca(const struct run *r);
 void verify_boot_all(struct run *runs, size_t n, unsigned jobs);
 /* o->jobs, or the number of online CPUs when it is 0. */
 unsigned verify_jobs(const struct verify_opts *o);
+/* How long a boot takes, relatively (UEFI firmware, the console channel):
+ * verify_boot_all starts the heaviest boots first. */
+unsigned verify_boot_weight(bool uefi, bool console);
 
 /* Judges (judge.c): each returns 0, or run_fail with the verdict. */
 /* What the console, the stub and the platform showed of a boot that ended as end. */

@@ -5,6 +5,7 @@
 #include "err.h"
 #include "fs.h"
 #include "log.h"
+#include "reap.h"
 
 #include <dlfcn.h>
 #include <libvirt/libvirt.h>
@@ -37,6 +38,7 @@ struct vm_host {
 	int loop_stop;        /* asks the loop to return (atomic) */
 	pthread_mutex_t lock; /* guards vms: the event thread reads it, the caller's thread changes it */
 	struct vm *vms;       /* open domains, newest first (linked by vm.next); borrowed */
+	struct reaper *reaper; /* owned; the embedded driver's QEMUs are reaped by us (reap.h); NULL otherwise */
 };
 
 /* One domain on a host. */
@@ -290,6 +292,9 @@ int vm_host_open(const char *uri, const char *state_dir, struct vm_host **ret)
 		abort();
 	h->callback_id = -1;
 	pthread_mutex_init(&h->lock, NULL);
+	/* The embedded driver's QEMUs are orphans: reap them promptly (reap.h). */
+	if (!uri && reaper_start(&h->reaper) < 0)
+		goto fail;
 	/* The embedded driver dispatches through the event loop: run it before connecting. */
 	if (loop_start(h) < 0)
 		goto fail;
@@ -339,6 +344,7 @@ void vm_host_close(struct vm_host *h)
 		virConnectClose(h->conn);
 	}
 	loop_stop(h);
+	reaper_stop(h->reaper);
 	virResetLastError();
 	pthread_mutex_destroy(&h->lock);
 	free(h);

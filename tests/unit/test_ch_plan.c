@@ -154,10 +154,10 @@ Test(channel_plan, azure_needs_dmi_and_dvd)
 	dmi.chassis_asset_tag = "7783-7084-3265-9085-8269-3286-77";
 	_cleanup_free_ char *a = plan_of(NULL, &dmi, &media);
 	cr_assert_str_eq(a, "console");
-	cr_assert(agent_plan_wants_media(NULL, &dmi, &media));
+	cr_assert_eq(agent_plan_media_wait(NULL, &dmi, &media), AGENT_MEDIA_EXPECTED, "DMI promises Azure's DVD");
 	media.m[0] = (struct agent_medium){ .fs = AGENT_FS_UDF, .name = "sr0", .source = "sr0" };
 	media.n = 1;
-	cr_assert_not(agent_plan_wants_media(NULL, &dmi, &media));
+	cr_assert_eq(agent_plan_media_wait(NULL, &dmi, &media), AGENT_MEDIA_DONE);
 	_cleanup_free_ char *b = plan_of("datasource_list: [ Azure ]", &dmi, &media);
 	cr_assert_str_eq(b, "azure,console");
 	_cleanup_free_ char *c = plan_of("datasource_list: [ Azure ]", &no_dmi, &media);
@@ -166,7 +166,25 @@ Test(channel_plan, azure_needs_dmi_and_dvd)
 	agent_media_add_dir(&media, "/x/az", "rd_rdfe_stable.230104-1521");
 	_cleanup_free_ char *d = plan_of("datasource_list: [ Azure ]", &dmi, &media);
 	cr_assert_str_eq(d, "azure,console");
-	cr_assert_not(agent_plan_wants_media("datasource_list: [ Ec2 ]", &dmi, &media), "no media channel listed");
+	cr_assert_eq(agent_plan_media_wait("datasource_list: [ Ec2 ]", &dmi, &media), AGENT_MEDIA_DONE,
+		     "no media channel listed");
+}
+
+Test(channel_plan, media_any_platform_may_offer_are_not_promised)
+{
+	struct agent_media media = { 0 };
+	struct agent_dmi dmi = no_dmi;
+	const char *cfg = "datasource_list: [ NoCloud, ConfigDrive, OpenStack, Azure ]";
+	cr_assert_eq(agent_plan_media_wait(cfg, &dmi, &media), AGENT_MEDIA_MAYBE);
+	dmi.product_name = "OpenStack Nova";
+	cr_assert_eq(agent_plan_media_wait(cfg, &dmi, &media), AGENT_MEDIA_MAYBE, "OpenStack's config drive is optional");
+	dmi.product_name = no_dmi.product_name;
+	dmi.chassis_asset_tag = "7783-7084-3265-9085-8269-3286-77";
+	cr_assert_eq(agent_plan_media_wait(cfg, &dmi, &media), AGENT_MEDIA_EXPECTED);
+	agent_media_add_dir(&media, "/x/cidata", "cidata");
+	cr_assert_eq(agent_plan_media_wait(cfg, &dmi, &media), AGENT_MEDIA_DONE, "a medium arrived: drivers are up");
+	cr_assert_eq(agent_plan_media_wait("datasource_list: [ Ec2 ]", &no_dmi, &(struct agent_media){ 0 }),
+		     AGENT_MEDIA_DONE, "no media channel listed");
 }
 
 Test(channel_plan, malformed_config)

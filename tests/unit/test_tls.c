@@ -6,6 +6,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <openssl/objects.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
@@ -119,6 +120,7 @@ struct server {
 	bool connected;       /* a client connected */
 	bool handshake_ok;    /* the TLS handshake completed (or plain) */
 	char sni[256];        /* server name the client sent, "" for none */
+	int group;            /* NID of the key exchange group negotiated, 0 if none */
 	char request[8192];   /* what the client sent, NUL-terminated */
 };
 
@@ -184,6 +186,7 @@ static void *server_main(void *arg)
 		s->handshake_ok = true;
 		const char *sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
 		snprintf(s->sni, sizeof(s->sni), "%s", sni ? sni : "");
+		s->group = SSL_get_negotiated_group(ssl);
 		read_request(s, rd_ssl, ssl);
 		SSL_write(ssl, reply, sizeof(reply) - 1);
 		SSL_shutdown(ssl);
@@ -337,6 +340,8 @@ Test(tls, verified_ip_literal_success)
 	server_stop(&s);
 	cr_assert(s.handshake_ok);
 	cr_assert_str_eq(s.sni, "", "no SNI for an address literal");
+	cr_expect_eq(s.group, NID_X9_62_prime256v1, "ECDHE on P-256, not the P-521 mbedTLS lists first (got %s)",
+		     OBJ_nid2sn(s.group));
 	_cleanup_free_ char *start = xasprintf("POST /base/qvsa/v1/personalize HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n", s.port);
 	cr_assert(strncmp(s.request, start, strlen(start)) == 0, "%s", s.request);
 	cr_assert(strstr(s.request, "\r\n\r\n" CODE_BODY), "%s", s.request);

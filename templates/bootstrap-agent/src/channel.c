@@ -165,19 +165,23 @@ int agent_plan_make(const char *cfg, const struct agent_dmi *dmi, const struct a
 	return 0;
 }
 
-bool agent_plan_wants_media(const char *cfg, const struct agent_dmi *dmi, const struct agent_media *media)
+enum agent_media_wait agent_plan_media_wait(const char *cfg, const struct agent_dmi *dmi,
+					    const struct agent_media *media)
 {
 	const struct agent_channel *cand[AGENT_NCHANNELS];
 	size_t n;
-	bool want = false;
+	enum agent_media_wait want = AGENT_MEDIA_DONE;
 	if (agent_candidates(cfg, cand, &n) < 0)
-		return false;
+		return AGENT_MEDIA_DONE;
 	for (size_t i = 0; i < n; i++) {
 		if (!cand[i]->medium || (cand[i]->identify && !cand[i]->identify(dmi)))
 			continue;
 		if (agent_medium_of(cand[i], media))
-			return false; /* a medium arrived: the drivers are up */
-		want = true;
+			return AGENT_MEDIA_DONE; /* a medium arrived: the drivers are up */
+		if (cand[i]->identify)
+			want = AGENT_MEDIA_EXPECTED;
+		else if (want == AGENT_MEDIA_DONE)
+			want = AGENT_MEDIA_MAYBE;
 	}
 	return want;
 }

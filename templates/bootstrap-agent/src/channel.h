@@ -164,8 +164,16 @@ struct agent_plan {
  * names, console last. -1 if cfg is malformed. */
 int agent_plan_make(const char *cfg, const struct agent_dmi *dmi, const struct agent_media *media,
 		    struct agent_plan *ret);
-/* Whether the plan has a media channel without its medium: worth waiting. */
-bool agent_plan_wants_media(const char *cfg, const struct agent_dmi *dmi, const struct agent_media *media);
+/* Whether finding media is worth waiting for (drivers may still be probing). */
+enum agent_media_wait {
+	AGENT_MEDIA_DONE = 0, /* a listed media channel has its medium, or none could have one */
+	AGENT_MEDIA_MAYBE,    /* a channel any platform may offer lacks its medium (NoCloud, config
+			       * drive, OVF): worth waiting only while block devices still appear */
+	AGENT_MEDIA_EXPECTED, /* DMI names a platform whose channel comes on a medium (Azure's DVD)
+			       * and it is not there yet: worth waiting for */
+};
+enum agent_media_wait agent_plan_media_wait(const char *cfg, const struct agent_dmi *dmi,
+					    const struct agent_media *media);
 
 /* What running the plan produced. */
 struct agent_run {

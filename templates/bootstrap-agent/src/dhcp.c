@@ -46,6 +46,27 @@ static int agent_is_ether(const struct dirent *d)
 	return ok;
 }
 
+/* A NIC set up reports its link (carrier) a moment later: e1000's watchdog
+ * takes ~1-2 s. What it sends before is dropped, so a DHCP discover sent at
+ * once is lost and udhcpc's next one comes only after its -T pause. Wait for
+ * the carrier, but not forever: a driver may not report one. */
+#define AGENT_CARRIER_WAIT_MS 5000
+#define AGENT_CARRIER_POLL_MS 50
+
+static void agent_wait_carrier(const char *ifname)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "/sys/class/net/%s/carrier", ifname);
+	for (int waited = 0; waited < AGENT_CARRIER_WAIT_MS; waited += AGENT_CARRIER_POLL_MS) {
+		char *text = NULL;
+		bool up = agent_read_file(path, 16, &text) == 0 && atoi(text) == 1;
+		free(text);
+		if (up)
+			return;
+		usleep(AGENT_CARRIER_POLL_MS * 1000);
+	}
+}
+
 static int agent_dhcp(const char *ifname)
 {
 	char *const argv[] = { AGENT_BUSYBOX, "udhcpc", "-i", (char *)ifname, "-n", "-q",
@@ -71,6 +92,7 @@ int agent_network_up(unsigned rounds, char *ret_ifname, size_t ifname_size)
 				fprintf(stderr, "qvsa-agent: %s\n", agent_error());
 				continue;
 			}
+			agent_wait_carrier(ifname);
 			fprintf(stderr, "qvsa-agent: DHCP on %s (round %u/%u)\n", ifname, round, rounds);
 			if (agent_dhcp(ifname) == 0)
 				found = i;

@@ -22,6 +22,8 @@
 
 #define AGENT_MEDIA_MOUNT "/run/qvsa-media"
 #define AGENT_MEDIA_WAIT_S 5
+#define AGENT_MEDIA_POLL_MS 200
+#define AGENT_MEDIA_QUIET_MS 1000
 #define AGENT_DATASOURCE_CFG "/etc/cloud/cloud.cfg.d/90-qvsa-datasource.cfg"
 #define AGENT_DHCP_ROUNDS 3
 #define AGENT_HTTP_TIMEOUT_MS 10000
@@ -96,9 +98,25 @@ static char *agent_read_conf(const struct agent_opts *o, const char *path)
 	return text;
 }
 
+/* The kernel's count of device events so far (0 if unknown): while it
+ * moves, drivers are still finding devices. */
+static unsigned long long agent_uevent_seqnum(const struct agent_opts *o)
+{
+	char *path = agent_path(o, "/sys/kernel/uevent_seqnum"), *text = NULL;
+	unsigned long long n = 0;
+	if (access(path, F_OK) == 0 && agent_read_file(path, 64, &text) == 0)
+		n = strtoull(text, NULL, 10);
+	free(text);
+	free(path);
+	return n;
+}
+
 /* The media channels may read: testing directories, the local NoCloud seed,
  * then block devices, rescanned while drivers probe and a listed media
- * channel still lacks its medium. */
+ * channel still lacks its medium: up to AGENT_MEDIA_WAIT_S for a medium DMI
+ * promises, and for one any platform might offer only until no device event
+ * came for AGENT_MEDIA_QUIET_MS, so that a platform without media does not
+ * cost every first boot the full wait. */
 static int agent_find_media(const struct agent_opts *o, struct agent_state *st, const char *cfg)
 {
 	if (o->seed_dir)
@@ -113,13 +131,23 @@ static int agent_find_media(const struct agent_opts *o, struct agent_state *st, 
 	free(local);
 	free(local_ud);
 	size_t fixed = st->media.n;
-	for (unsigned t = 0;; t++) {
+	double t0 = agent_now(), quiet_since = t0;
+	unsigned long long seq = agent_uevent_seqnum(o);
+	for (;;) {
 		st->media.n = fixed;
 		if (agent_media_scan(&st->media) < 0)
 			return -1;
-		if (t >= AGENT_MEDIA_WAIT_S || !agent_plan_wants_media(cfg, &st->dmi, &st->media))
+		enum agent_media_wait w = agent_plan_media_wait(cfg, &st->dmi, &st->media);
+		double now = agent_now();
+		unsigned long long s = agent_uevent_seqnum(o);
+		if (s != seq) {
+			seq = s;
+			quiet_since = now;
+		}
+		if (w == AGENT_MEDIA_DONE || now - t0 >= AGENT_MEDIA_WAIT_S ||
+		    (w == AGENT_MEDIA_MAYBE && now - quiet_since >= AGENT_MEDIA_QUIET_MS / 1000.0))
 			break;
-		sleep(1);
+		usleep(AGENT_MEDIA_POLL_MS * 1000);
 	}
 	for (size_t i = 0; i < st->media.n; i++)
 		fprintf(stderr, "qvsa-agent: medium %s: label '%s'\n",
