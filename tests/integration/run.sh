@@ -163,27 +163,28 @@ if run wrong-code 1 "$qvsa" verify "$art" --accel tcg --perscode 1111111111; the
 fi
 
 # 7. An image whose agent is broken: verify times out with a clear message.
-mkdir -p "$work/broken-agent"
-cp recipes/common.yaml "$work/broken-agent/" 2>/dev/null
-cat >"$work/broken-agent/agent" <<'SH'
+# A recipe may not replace the agent (a reserved path), so the broken one
+# comes as a template in a data folder of its own.
+mkdir -p "$work/broken-agent" "$work/data/templates/broken-agent/rootfs/usr/sbin"
+ln -s "$PWD/targets" "$work/data/targets"
+ln -s "$PWD/templates/tiny-base" "$work/data/templates/tiny-base"
+cat >"$work/data/templates/broken-agent/rootfs/usr/sbin/qvsa-agent" <<'SH'
 #!/bin/sh
 echo "qvsa-agent: broken on purpose"
 exit 1
 SH
+chmod 0755 "$work/data/templates/broken-agent/rootfs/usr/sbin/qvsa-agent"
 cat >"$work/broken-agent/recipe.yaml" <<YAML
 name: broken-agent
 version: $version
 disk:
   size: 256M
+templates: [tiny-base, broken-agent]
 personalization:
   platform_url: https://platform.example/
-files:
-  - source: agent
-    dest: /usr/sbin/qvsa-agent
-    mode: "0755"
 targets: [kvm]
 YAML
-if run build-broken-agent 0 "$qvsa" build "$work/broken-agent/recipe.yaml" --out "$work/out2" --accel tcg; then
+if QVSA_DATADIR="$work/data" run build-broken-agent 0 "$qvsa" build "$work/broken-agent/recipe.yaml" --out "$work/out2" --accel tcg; then
 	if run broken-agent 1 "$qvsa" verify "$work/out2/$version/$version-kvm.qcow2" --accel tcg --timeout 40; then
 		if grep -q "no QVSA-STATUS" "$work/broken-agent.err" && grep -q "broken on purpose" "$work/broken-agent.err"; then
 			ok "broken agent: verify times out, names the cause and shows the console"
@@ -191,6 +192,27 @@ if run build-broken-agent 0 "$qvsa" build "$work/broken-agent/recipe.yaml" --out
 			bad "broken agent: message: $(head -5 "$work/broken-agent.err")"
 		fi
 	fi
+fi
+
+# 8. Standalone sub-tiers, each its own script (they print their own
+# PASS/FAIL lines): the signed set checked as a customer would, offline;
+# the Debian package installed into a fresh root, checking an artifact there.
+sub() {
+	local name=$1
+	shift
+	if "$@" >"$work/$name.log" 2>&1; then
+		ok "$name: $(tail -1 "$work/$name.log")"
+	else
+		bad "$name: $(tail -1 "$work/$name.log")"
+		grep -E "FAIL|error" "$work/$name.log" | head -20 | sed 's/^/    /'
+	fi
+}
+sub release tests/integration/release.sh "$qvsa" "$out"
+if "$qvsa" keygen "$work/release.key" >/dev/null 2>&1 &&
+	"$qvsa" sign "$out/$version/manifest.json" --key "$work/release.key" >/dev/null 2>&1; then
+	sub deb tests/integration/deb.sh "$out/$version" "$work/release.key.pub"
+else
+	bad "deb: could not sign the set for the package test"
 fi
 
 echo "integration: $passed passed, $failed failed"
