@@ -168,6 +168,7 @@ fi
 mkdir -p "$work/broken-agent" "$work/data/templates/broken-agent/rootfs/usr/sbin"
 ln -s "$PWD/targets" "$work/data/targets"
 ln -s "$PWD/templates/tiny-base" "$work/data/templates/tiny-base"
+ln -s "$PWD/templates/bootstrap-agent" "$work/data/templates/bootstrap-agent"
 cat >"$work/data/templates/broken-agent/rootfs/usr/sbin/qvsa-agent" <<'SH'
 #!/bin/sh
 echo "qvsa-agent: broken on purpose"
@@ -179,7 +180,7 @@ name: broken-agent
 version: $version
 disk:
   size: 256M
-templates: [tiny-base, broken-agent]
+templates: [tiny-base, bootstrap-agent, broken-agent]
 personalization:
   platform_url: https://platform.example/
 targets: [kvm]
