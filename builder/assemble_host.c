@@ -35,13 +35,22 @@ static void rm_treep(char **dir)
 }
 #define _cleanup_tree_ _cleanup_(rm_treep)
 
-/* Unpack a deterministic tar into dir, keeping owners, modes and mtimes. */
-static int unpack(const char *tar, const char *dir)
+/* Every tool through asm_tool_argv: its clock is the build's epoch and the
+ * caller's environment cannot change what it writes. input: its stdin, or NULL. */
+static int run_tool(const struct assemble_params *p, const char *const *argv, const char *input)
+{
+	_cleanup_strv_ char **v = asm_tool_argv(p->epoch, argv);
+	return proc_run_input((const char *const *)v, NULL, input, NULL);
+}
+
+/* Unpack a deterministic tar into dir, keeping owners, modes and mtimes
+ * (the clean environment also keeps TAR_OPTIONS out). */
+static int unpack(const struct assemble_params *p, const char *tar, const char *dir)
 {
 	if (fs_mkdir_p(dir, 0755) < 0)
 		return -1;
 	const char *argv[] = {"tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", tar, "-C", dir, NULL};
-	return proc_run(argv, NULL, NULL);
+	return run_tool(p, argv, NULL);
 }
 
 static int write_at(int fd, const void *buf, size_t len, uint64_t off, const char *raw)
@@ -73,7 +82,10 @@ static int times_entry(const char *path, const struct stat *st, int type, struct
  * are the moment of unpacking, and a directory tar made implicitly or filled
  * after restoring its time has that moment as mtime. Every entry of a qvsa
  * archive has the build's epoch as mtime (pack.h), so all three get it
- * (debugfs on the partition's byte range: no mount). */
+ * (debugfs on the partition's byte range: no mount). The superblock's
+ * "lifetime writes" counts what mke2fs wrote, which depends on how the
+ * unpacked tree's file system reports holes (tmpfs and ext4 differ): zero
+ * (e2fsprogs then stops counting). */
 static int fix_times(const struct assemble_params *p, const struct asm_layout *l, const char *tree)
 {
 	_cleanup_free_ char *script = NULL;
@@ -81,6 +93,7 @@ static int fix_times(const struct assemble_params *p, const struct asm_layout *l
 	times_script = open_memstream(&script, &len);
 	if (!times_script)
 		abort();
+	fputs("ssv kbytes_written 0\n", times_script);
 	times_prefix = strlen(tree);
 	times_epoch = p->epoch;
 	int rc = nftw(tree, times_entry, 16, FTW_PHYS);
@@ -93,9 +106,8 @@ static int fix_times(const struct assemble_params *p, const struct asm_layout *l
 		return -1;
 	_cleanup_free_ char *dev = xasprintf("%s?offset=%" PRIu64, p->raw_path, l->parts[l->root].start * ASM_SECTOR);
 	/* Its clock, too, writes the superblock's last write time. */
-	_cleanup_free_ char *clock = xasprintf("E2FSPROGS_FAKE_TIME=%" PRId64, p->epoch);
-	const char *argv[] = {"env", clock, "debugfs", "-w", "-f", path, dev, NULL};
-	rc = proc_run(argv, NULL, NULL);
+	const char *argv[] = {"debugfs", "-w", "-f", path, dev, NULL};
+	rc = run_tool(p, argv, NULL);
 	unlink(path);
 	return rc;
 }
@@ -117,7 +129,7 @@ static int install_grub(const struct assemble_params *p, const struct asm_layout
 	for (size_t i = 0; i < ELEMENTSOF(grub_modules); i++)
 		argv[n++] = grub_modules[i];
 	argv[n] = NULL;
-	int rc = proc_run(argv, NULL, NULL);
+	int rc = run_tool(p, argv, NULL);
 	unlink(early);
 	_cleanup_free_ char *core = NULL, *boot = NULL;
 	size_t core_len = 0, boot_len = 0;
@@ -148,12 +160,102 @@ static int install_grub(const struct assemble_params *p, const struct asm_layout
 	return 0;
 }
 
-/* The ESP: FAT made by mformat in its byte range, filled by mcopy. */
+/* A growing NULL-terminated argument vector of borrowed or owned strings. */
+struct esp_argv {
+	const char **v; /* the arguments */
+	size_t n;       /* used, without the NULL */
+	char **owned;   /* those to free */
+	size_t n_owned; /* used entries of owned */
+};
+
+static void esp_argv_add(struct esp_argv *a, const char *s, bool own)
+{
+	a->v = realloc(a->v, (a->n + 2) * sizeof(*a->v));
+	if (!a->v)
+		abort();
+	a->v[a->n++] = s;
+	a->v[a->n] = NULL;
+	if (own) {
+		a->owned = realloc(a->owned, (a->n_owned + 1) * sizeof(*a->owned));
+		if (!a->owned)
+			abort();
+		a->owned[a->n_owned++] = (char *)s;
+	}
+}
+
+static void esp_argv_free(struct esp_argv *a)
+{
+	for (size_t i = 0; i < a->n_owned; i++)
+		free(a->owned[i]);
+	free(a->owned);
+	free(a->v);
+}
+
+/* One folder of the ESP tree (rel: "" or "/EFI/BOOT"): its subfolders made,
+ * its files copied, then the subfolders filled, all in name order. mcopy -s
+ * would copy in readdir order, which differs between file systems (tmpfs
+ * lists newest first): that order is the FAT's entry and cluster order. */
+static int esp_fill_dir(const struct assemble_params *p, const char *img, const char *tree, const char *rel)
+{
+	_cleanup_free_ char *dir = xasprintf("%s%s", tree, rel);
+	struct dirent **ents = NULL;
+	int ne = scandir(dir, &ents, NULL, alphasort);
+	if (ne < 0)
+		return err_errno(errno, "listing '%s'", dir);
+	struct esp_argv mmd = {0}, mcopy = {0}, subs = {0};
+	const char *const head[] = {"-i", img};
+	esp_argv_add(&mmd, "mmd", false);
+	esp_argv_add(&mcopy, "mcopy", false);
+	esp_argv_add(&mcopy, "-m", false); /* the tar's mtimes (the epoch), not mcopy's clock */
+	for (size_t i = 0; i < ELEMENTSOF(head); i++) {
+		esp_argv_add(&mmd, head[i], false);
+		esp_argv_add(&mcopy, head[i], false);
+	}
+	size_t n_head = mcopy.n;
+	int rc = 0;
+	for (int i = 0; i < ne; i++) {
+		const char *name = ents[i]->d_name;
+		struct stat st;
+		char *path = xasprintf("%s/%s", dir, name);
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+			free(path);
+		} else if (rc == 0 && lstat(path, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+			if (S_ISDIR(st.st_mode)) {
+				esp_argv_add(&mmd, xasprintf("::%s/%s", rel, name), true);
+				esp_argv_add(&subs, xasprintf("%s/%s", rel, name), true);
+				free(path);
+			} else {
+				esp_argv_add(&mcopy, path, true);
+			}
+		} else {
+			if (rc == 0)
+				rc = err_fail("'%s': the EFI system partition holds only folders and files", path);
+			free(path);
+		}
+		free(ents[i]);
+	}
+	free(ents);
+	_cleanup_free_ char *dest = xasprintf("::%s/", rel);
+	esp_argv_add(&mcopy, dest, false);
+	if (rc == 0 && subs.n > 0)
+		rc = run_tool(p, mmd.v, NULL);
+	if (rc == 0 && mcopy.n > n_head + 1)
+		rc = run_tool(p, mcopy.v, NULL);
+	for (size_t i = 0; rc == 0 && i < subs.n; i++)
+		rc = esp_fill_dir(p, img, tree, subs.v[i]);
+	esp_argv_free(&mmd);
+	esp_argv_free(&mcopy);
+	esp_argv_free(&subs);
+	return rc;
+}
+
+/* The ESP: FAT made by mformat in its byte range, with a serial derived from
+ * the build, filled by mmd and mcopy. */
 static int fill_esp(const struct assemble_params *p, const struct asm_layout *l)
 {
 	const struct asm_part *esp = asm_layout_part(l, ASM_ROLE_ESP);
 	_cleanup_tree_ char *tree = xasprintf("%s/esp-tree", p->workdir);
-	if (unpack(p->esp_tar, tree) < 0)
+	if (unpack(p, p->esp_tar, tree) < 0)
 		return -1;
 	_cleanup_free_ char *img = xasprintf("%s@@%" PRIu64, p->raw_path, esp->start * ASM_SECTOR);
 	_cleanup_free_ char *total = xasprintf("%" PRIu64, esp->sectors);
@@ -164,36 +266,9 @@ static int fill_esp(const struct assemble_params *p, const struct asm_layout *l)
 	/* The geometry is nominal (UEFI reads LBA); -H: sectors before the partition. */
 	const char *fmt[] = {"mformat", "-i", img, "-T", total, "-h", "64", "-s", "32", "-H", hidden,
 			     "-N", serial, "-v", "ESP", "::", NULL};
-	if (proc_run(fmt, NULL, NULL) < 0)
+	if (run_tool(p, fmt, NULL) < 0)
 		return -1;
-	/* mcopy -s copies trees; its sources are the top-level entries, sorted. */
-	struct dirent **ents = NULL;
-	int ne = scandir(tree, &ents, NULL, alphasort);
-	if (ne < 0)
-		return err_errno(errno, "listing '%s'", tree);
-	const char **argv = calloc((size_t)ne + 8, sizeof(*argv));
-	char **paths = calloc((size_t)ne + 1, sizeof(*paths));
-	if (!argv || !paths)
-		abort();
-	size_t n = 0, np = 0;
-	argv[n++] = "mcopy";
-	argv[n++] = "-s";
-	argv[n++] = "-m"; /* keep the tar's mtimes */
-	argv[n++] = "-i";
-	argv[n++] = img;
-	for (int i = 0; i < ne; i++) {
-		if (strcmp(ents[i]->d_name, ".") != 0 && strcmp(ents[i]->d_name, "..") != 0)
-			argv[n++] = paths[np++] = xasprintf("%s/%s", tree, ents[i]->d_name);
-		free(ents[i]);
-	}
-	free(ents);
-	argv[n++] = "::/";
-	int rc = np ? proc_run(argv, NULL, NULL) : 0;
-	for (size_t i = 0; i < np; i++)
-		free(paths[i]);
-	free(paths);
-	free(argv);
-	return rc;
+	return esp_fill_dir(p, img, tree, "");
 }
 
 int assemble_disk_host(const struct assemble_params *p)
@@ -214,7 +289,7 @@ int assemble_disk_host(const struct assemble_params *p)
 	if (fs_write_file_atomic(script_path, script, strlen(script), 0644) < 0)
 		return -1;
 	const char *sf[] = {"sfdisk", "--quiet", "--no-reread", "--no-tell-kernel", "--wipe", "never", p->raw_path, NULL};
-	int rc = proc_run_input(sf, NULL, script_path, NULL);
+	int rc = run_tool(p, sf, script_path);
 	unlink(script_path);
 	if (rc < 0) {
 		err_prefix("%s: partitioning", what);
@@ -224,12 +299,12 @@ int assemble_disk_host(const struct assemble_params *p)
 	log_phase_status("%s: making %s from the root filesystem archive", what, p->filesystem);
 	{
 		_cleanup_tree_ char *tree = xasprintf("%s/root-tree", p->workdir);
-		if (unpack(p->rootfs_tar, tree) < 0) {
+		if (unpack(p, p->rootfs_tar, tree) < 0) {
 			err_prefix("%s: unpacking the root filesystem", what);
 			return -1;
 		}
 		_cleanup_strv_ char **argv = asm_mke2fs_argv(p, &l, tree);
-		if (proc_run((const char *const *)argv, NULL, NULL) < 0 || fix_times(p, &l, tree) < 0) {
+		if (run_tool(p, (const char *const *)argv, NULL) < 0 || fix_times(p, &l, tree) < 0) {
 			err_prefix("%s: making %s", what, p->filesystem);
 			return -1;
 		}

@@ -60,8 +60,15 @@ int asm_layout_make(const struct assemble_params *p, struct asm_layout *ret);
 /* sfdisk's input for the layout (caller frees). */
 char *asm_sfdisk_script(const struct assemble_params *p, const struct asm_layout *l);
 
-/* mke2fs's argv (run through env for E2FSPROGS_FAKE_TIME), populating the
- * root partition's byte range of p->raw_path from tree. NULL-terminated,
+/* argv run through env with a clean environment: no variable of the
+ * caller's may change the bytes a tool writes (MTOOLS_* settings, e.g.
+ * MTOOLS_NO_VFAT drops long names; TZ, as FAT times are local; MKE2FS_*),
+ * and the tool's clock is epoch (mtools reads SOURCE_DATE_EPOCH, e2fsprogs
+ * E2FSPROGS_FAKE_TIME). NULL-terminated, every string allocated. */
+char **asm_tool_argv(int64_t epoch, const char *const *argv);
+
+/* mke2fs's argv (to run through asm_tool_argv), populating the root
+ * partition's byte range of p->raw_path from tree. NULL-terminated,
  * every string allocated (free with cleanup_strvp). */
 char **asm_mke2fs_argv(const struct assemble_params *p, const struct asm_layout *l, const char *tree);
 

@@ -6,6 +6,7 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
+#include "proc.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -125,6 +126,29 @@ static void strv_add(char ***v, size_t *n, char *s)
 	*v = nv;
 }
 
+char **asm_tool_argv(int64_t epoch, const char *const *argv)
+{
+	char **v = NULL;
+	size_t n = 0;
+	strv_add(&v, &n, xstrdup("env"));
+	strv_add(&v, &n, xstrdup("-i"));
+	/* No ~/.mtoolsrc; mtools falls back to the passwd entry's home if HOME is unset. */
+	strv_add(&v, &n, xstrdup("HOME=/nonexistent"));
+	strv_add(&v, &n, xstrdup("LC_ALL=C"));
+	/* FAT stores local time: UTC whatever the caller's zone. */
+	strv_add(&v, &n, xstrdup("TZ=UTC0"));
+	/* The clocks: mtools' (directory entries, the volume label) and e2fsprogs'. */
+	strv_add(&v, &n, xasprintf("SOURCE_DATE_EPOCH=%" PRId64, epoch));
+	strv_add(&v, &n, xasprintf("E2FSPROGS_FAKE_TIME=%" PRId64, epoch));
+	/* env -i leaves no PATH to search: the tool by its full path (proc_find knows
+	 * the sbin folders); a missing one is left to env to report. */
+	char *path = proc_find(argv[0]);
+	strv_add(&v, &n, path ? path : xstrdup(argv[0]));
+	for (size_t i = 1; argv[i]; i++)
+		strv_add(&v, &n, xstrdup(argv[i]));
+	return v;
+}
+
 char **asm_mke2fs_argv(const struct assemble_params *p, const struct asm_layout *l, const char *tree)
 {
 	const struct asm_part *root = &l->parts[l->root];
@@ -132,9 +156,6 @@ char **asm_mke2fs_argv(const struct assemble_params *p, const struct asm_layout 
 	asm_guid(p->guid_seed, "ext4 hash seed", hash_seed);
 	char **v = NULL;
 	size_t n = 0;
-	/* mke2fs takes its clock (superblock times, inode times it invents) from here. */
-	strv_add(&v, &n, xstrdup("env"));
-	strv_add(&v, &n, xasprintf("E2FSPROGS_FAKE_TIME=%" PRId64, p->epoch));
 	const char *fixed[] = {"mke2fs", "-q", "-F", "-t", p->filesystem, "-b", "4096", "-I", "256",
 			       /* The features the guestfs path makes (its extlinux reads no others). */
 			       "-O", "^64bit,^metadata_csum", "-L", p->label, "-U", p->fs_uuid};

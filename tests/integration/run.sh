@@ -99,6 +99,20 @@ if run build 0 "$qvsa" build recipes/qvsa.yaml --out "$out" --accel auto -j 2; t
 	fi
 fi
 
+# 3b. Bit-identical rebuilds: a second build (another out folder, TMPDIR on tmpfs) equals the one above.
+if [ -e "$out/$version/manifest.json" ]; then
+	if tests/integration/repro.sh "$qvsa" "$out" >"$work/repro.out" 2>&1; then
+		if grep -q "^repro: skipped" "$work/repro.out"; then
+			cat "$work/repro.out"
+		else
+			ok "$(sed -n 's/^PASS: //p' "$work/repro.out")"
+		fi
+	else
+		bad "rebuild differs:"
+		sed 's/^/    /' "$work/repro.out" | head -40
+	fi
+fi
+
 # 4. inspect reads the stamp from inside the image (also through a container: the OVA).
 for a in "$art" "$out/$version/$version-vmware.ova"; do
 	name=inspect-$(basename "$a")

@@ -177,8 +177,7 @@ Test(assemble_layout, mke2fs_writes_the_root_partition_range_with_fixed_ids)
 		fprintf(f, "%s ", v[n]);
 	fclose(f);
 	joined = s;
-	cr_assert_str_eq(v[0], "env");
-	cr_assert_str_eq(v[1], "E2FSPROGS_FAKE_TIME=1700000000");
+	cr_assert_str_eq(v[0], "mke2fs");
 	cr_assert_str_eq(v[n - 2], p.raw_path);
 	cr_assert_str_eq(v[n - 1], "65280"); /* (256 MiB - 1 MiB) / 4 KiB */
 	cr_assert_not_null(strstr(joined, " -U 11111111-2222-4333-8444-555555555555 "), "%s", joined);
@@ -186,6 +185,31 @@ Test(assemble_layout, mke2fs_writes_the_root_partition_range_with_fixed_ids)
 	cr_assert_not_null(strstr(joined, " -d /tree "));
 	cr_assert_not_null(strstr(joined, "offset=1048576,hash_seed="));
 	cr_assert_not_null(strstr(joined, ",root_owner=0:0 "));
+}
+
+Test(assemble_layout, tools_run_with_a_clean_environment_and_the_build_clock)
+{
+	setenv("MTOOLS_NO_VFAT", "1", 1);
+	setenv("TZ", "America/New_York", 1);
+	const char *argv[] = {"/bin/true", "-x", "::/", NULL};
+	_cleanup_strv_ char **v = asm_tool_argv(1700000000, argv);
+	size_t n = 0;
+	bool epoch = false, fake = false, tz = false;
+	for (; v[n]; n++) {
+		cr_assert_null(strstr(v[n], "MTOOLS"), "%s", v[n]);
+		cr_assert_null(strstr(v[n], "New_York"), "%s", v[n]);
+		epoch |= strcmp(v[n], "SOURCE_DATE_EPOCH=1700000000") == 0;
+		fake |= strcmp(v[n], "E2FSPROGS_FAKE_TIME=1700000000") == 0;
+		tz |= strcmp(v[n], "TZ=UTC0") == 0;
+	}
+	cr_assert_str_eq(v[0], "env");
+	cr_assert_str_eq(v[1], "-i");
+	cr_assert(epoch && fake && tz);
+	cr_assert_str_eq(v[n - 3], "/bin/true");
+	cr_assert_str_eq(v[n - 2], "-x");
+	cr_assert_str_eq(v[n - 1], "::/");
+	unsetenv("MTOOLS_NO_VFAT");
+	unsetenv("TZ");
 }
 
 /* A boot.img and core.img shaped as GRUB 2 makes them. */
@@ -261,6 +285,21 @@ static void make_tar(const char *path, const char *file, const char *content)
 	cr_assert_eq(pack_close(p), 0);
 }
 
+/* An ESP archive: the loader and, in an order that is not the names', a folder of entries. */
+static void make_esp_tar(const char *path, bool with_link)
+{
+	struct pack *p = NULL;
+	cr_assert_eq(pack_open(path, PACK_TAR, 1700000000, &p), 0);
+	cr_assert_eq(pack_data(p, "/EFI/BOOT/BOOTX64.EFI", 0644, "not really a loader\n", 20), 0);
+	const char *names[] = {"/loader/entries/m.conf", "/loader/entries/b.conf", "/loader/entries/x.conf",
+			       "/loader/entries/a.conf", "/loader/entries/q.conf", "/loader/loader.conf"};
+	for (size_t i = 0; i < ELEMENTSOF(names); i++)
+		cr_assert_eq(pack_data(p, names[i], 0644, "x\n", 2), 0);
+	if (with_link)
+		cr_assert_eq(pack_symlink(p, "/loader/link.conf", "loader.conf"), 0);
+	cr_assert_eq(pack_close(p), 0);
+}
+
 static void need_tools(void)
 {
 	if (geteuid() != 0)
@@ -332,13 +371,19 @@ Test(assemble_host, uefi_disk_has_an_esp_with_the_loader_and_a_fixed_serial)
 	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir), *tar = xasprintf("%s/root.tar", dir);
 	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", dir);
 	make_tar(tar, "/etc/motd", "hello\n");
-	make_tar(esp, "/EFI/BOOT/BOOTX64.EFI", "not really a loader\n");
+	make_esp_tar(esp, false);
 	struct assemble_params p = params("uefi", "gpt", 96 * MIB);
 	p.raw_path = raw;
 	p.rootfs_tar = tar;
 	p.esp_tar = esp;
 	p.workdir = dir;
-	cr_assert_eq(assemble_disk_host(&p), 0, "%s", err_msg());
+	/* None of the caller's settings reaches mtools: no 8.3-only names, no local time. */
+	setenv("MTOOLS_NO_VFAT", "1", 1);
+	setenv("TZ", "America/New_York", 1);
+	int rc = assemble_disk_host(&p);
+	unsetenv("MTOOLS_NO_VFAT");
+	unsetenv("TZ");
+	cr_assert_eq(rc, 0, "%s", err_msg());
 
 	const char *sf[] = {"sfdisk", "--json", raw, NULL};
 	_cleanup_free_ char *js = run(sf);
@@ -362,6 +407,32 @@ Test(assemble_host, uefi_disk_has_an_esp_with_the_loader_and_a_fixed_serial)
 	const char *mt[] = {"mtype", "-i", img, "::/EFI/BOOT/BOOTX64.EFI", NULL};
 	_cleanup_free_ char *loader = run(mt);
 	cr_assert_str_eq(loader, "not really a loader\n");
+	/* Entries in name order, whatever order the unpacked tree lists them in;
+	 * every time (files, folders, the volume label) the epoch in UTC. */
+	const char *md[] = {"mdir", "-a", "-i", img, "::/loader/entries", NULL};
+	_cleanup_free_ char *ls = run(md);
+	const char *at = ls;
+	for (const char *const *n = (const char *const[]){" a.conf\n", " b.conf\n", " m.conf\n", " q.conf\n", " x.conf\n", NULL}; *n; n++) {
+		const char *hit = strstr(at, *n);
+		cr_assert_not_null(hit, "%s after %zu in:\n%s", *n, (size_t)(at - ls), ls);
+		at = hit;
+	}
+	const char *mr[] = {"mdir", "-/", "-a", "-i", img, "::/", NULL};
+	_cleanup_free_ char *all = run(mr);
+	cr_assert_not_null(strstr(all, " loader.conf"), "long names kept:\n%s", all);
+	for (const char *d = strstr(all, "20"); d; d = strstr(d + 1, "20"))
+		if (d[4] == '-' && d[7] == '-')
+			cr_assert_eq(strncmp(d, "2023-11-14  22:13", 17), 0, "%.17s in:\n%s", d, all);
+	_cleanup_free_ char *label = NULL;
+	size_t label_len = 0;
+	cr_assert_eq(fs_read_file(raw, &label, &label_len), 0);
+	/* The label is the root folder's first entry (after the reserved sectors and
+	 * the FATs: FAT16), its write time and date at 22 and 24. */
+	const unsigned char *bs = (const unsigned char *)label + MIB;
+	const unsigned char *root = bs + 512 * ((bs[14] | bs[15] << 8) + bs[16] * (bs[22] | bs[23] << 8));
+	cr_assert_eq(memcmp(root, "ESP        ", 11), 0);
+	cr_assert_eq(root[22] | root[23] << 8, 22 << 11 | 13 << 5 | 20 / 2);
+	cr_assert_eq(root[24] | root[25] << 8, (2023 - 1980) << 9 | 11 << 5 | 14);
 
 	_cleanup_free_ char *off = xasprintf("%d", (1 + ASSEMBLE_ESP_MIB) * 1024 * 1024);
 	const char *bl2[] = {"blkid", "-p", "-O", off, "-o", "export", raw, NULL};
@@ -377,7 +448,7 @@ Test(assemble_host, hybrid_disk_has_grub_in_the_bios_boot_partition_and_an_esp)
 	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir), *tar = xasprintf("%s/root.tar", dir);
 	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", dir);
 	make_tar(tar, "/etc/motd", "hello\n");
-	make_tar(esp, "/EFI/BOOT/BOOTX64.EFI", "not really a loader\n");
+	make_esp_tar(esp, false);
 	struct assemble_params p = params(ASSEMBLE_HYBRID, "gpt", 128 * MIB);
 	p.raw_path = raw;
 	p.rootfs_tar = tar;
@@ -414,4 +485,21 @@ Test(assemble_host, hybrid_disk_has_grub_in_the_bios_boot_partition_and_an_esp)
 	_cleanup_free_ char *id = run(bl);
 	cr_assert_not_null(strstr(id, "TYPE=ext4\n"), "%s", id);
 	cr_assert_not_null(strstr(id, "UUID=11111111-2222-4333-8444-555555555555\n"), "%s", id);
+}
+
+Test(assemble_host, esp_refuses_what_fat_cannot_hold)
+{
+	need_tools();
+	_cleanup_free_ char *raw = xasprintf("%s/disk.raw", dir), *tar = xasprintf("%s/root.tar", dir);
+	_cleanup_free_ char *esp = xasprintf("%s/esp.tar", dir);
+	make_tar(tar, "/etc/motd", "hello\n");
+	make_esp_tar(esp, true);
+	struct assemble_params p = params("uefi", "gpt", 96 * MIB);
+	p.raw_path = raw;
+	p.rootfs_tar = tar;
+	p.esp_tar = esp;
+	p.workdir = dir;
+	cr_assert_eq(assemble_disk_host(&p), -1);
+	cr_assert_not_null(strstr(err_msg(), "/loader/link.conf': the EFI system partition holds only folders and files"),
+			   "%s", err_msg());
 }
