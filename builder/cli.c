@@ -268,7 +268,7 @@ int cmd_verify(struct cli *c)
 		jobs[i] = (struct verify_job){.artifact = items[i].artifact, .target = items[i].t,
 					      .expected_version = items[i].version};
 	struct verify_opts o = {
-		.connect_uri = c->connect, .state_dir = cache, .accel = accel,
+		.connect_uri = c->connect, .pool = c->pool, .state_dir = cache, .accel = accel,
 		.perscode = c->perscode ? c->perscode : DEFAULT_TEST_CODE,
 		.expected_code = c->accept_code ? c->accept_code : DEFAULT_TEST_CODE,
 		.timeout_s = c->timeout_s,

@@ -16,6 +16,7 @@ struct cli {
 	const char *out_dir;      /* --out */
 	const char *accel;        /* --accel */
 	const char *connect;      /* --connect */
+	const char *pool;         /* --pool */
 	const char *perscode;     /* --perscode */
 	const char *accept_code;  /* --accept-code */
 	unsigned timeout_s;       /* --timeout */

@@ -30,7 +30,7 @@
 enum opt_id {
 	O_QUIET = 'q', O_JOBS = 'j', O_HELP = 'h',
 	O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL,
-	O_OVA_DIGEST, O_WRONG_CA, O_SIGN, O_KEY, O_OFFLINE, O_MANIFEST, O_PUBKEY, O_SIGNATURE, O_FORMAT,
+	O_OVA_DIGEST, O_WRONG_CA, O_SIGN, O_KEY, O_OFFLINE, O_MANIFEST, O_PUBKEY, O_SIGNATURE, O_FORMAT, O_POOL,
 };
 struct opt_def {
 	const char *name; /* long name */
@@ -48,7 +48,7 @@ static const struct opt_def opt_defs[] = {
 	{"accept-code", O_ACCEPT, "C"},  {"timeout", O_TIMEOUT, "S"},
 	{"wrong-ca", O_WRONG_CA, NULL},  {"format", O_FORMAT, "F"},
 	{"json", O_JSON, NULL},          {"quiet", O_QUIET, NULL},
-	{"help", O_HELP, NULL},
+	{"help", O_HELP, NULL},          {"pool", O_POOL, "NAME"},
 };
 
 /* One option a command takes and what it means there. */
@@ -212,6 +212,7 @@ static const struct cmd_opt verify_opts_doc[] = {
 	{O_OFFLINE, "with --manifest: check signature, checksum and stamp only; boot nothing"},
 	{O_JOBS, "boot N artifacts at once (default: the number of CPUs)"},
 	{O_CONNECT, "libvirt URI (default: embedded QEMU driver, no daemon)"},
+	{O_POOL, "with --connect: the storage pool disks and media are uploaded to (default: qvsa-verify, made and removed)"},
 	{O_PERSCODE, "personalization code handed over through the platform's channel (default " DEFAULT_TEST_CODE ")"},
 	{O_ACCEPT, "code the platform stub accepts (default " DEFAULT_TEST_CODE ")"},
 	{O_TIMEOUT, "seconds from boot to power-off (default 180)"},
@@ -411,6 +412,7 @@ int main(int argc, char **argv)
 		case O_OUT: c.out_dir = optarg; break;
 		case O_ACCEL: c.accel = optarg; break;
 		case O_CONNECT: c.connect = optarg; break;
+		case O_POOL: c.pool = optarg; break;
 		case O_PERSCODE: c.perscode = optarg; break;
 		case O_ACCEPT: c.accept_code = optarg; break;
 		case O_TIMEOUT: {

@@ -171,16 +171,27 @@ static void put_backing(FILE *f, const struct domain_spec *s)
 	fputs("        <backingStore/>\n      </backingStore>\n", f);
 }
 
-/* One libvirt disk; device is "disk" or "cdrom". scsi_target >= 0 pins it to
- * that SCSI target, LUN 0 (pvscsi has no other LUNs). backing (may be NULL)
- * describes the disk's backing image. */
-static void put_disk(FILE *f, const char *device, const char *path, const char *format, const char *dev,
-		     const char *bus, bool ro, int scsi_target, const struct domain_spec *backing)
+/* One libvirt disk; device is "disk" or "cdrom". With pool it is volume
+ * there, else the file path. scsi_target >= 0 pins it to that SCSI target,
+ * LUN 0 (pvscsi has no other LUNs). backing (may be NULL) describes the
+ * disk's backing image. */
+static void put_disk(FILE *f, const char *device, const char *path, const char *pool, const char *volume,
+		     const char *format, const char *dev, const char *bus, bool ro, int scsi_target,
+		     const struct domain_spec *backing)
 {
-	fprintf(f, "    <disk type='file' device='%s'>\n      <driver name='qemu' type='", device);
+	fprintf(f, "    <disk type='%s' device='%s'>\n      <driver name='qemu' type='", pool ? "volume" : "file",
+		device);
 	put_esc(f, format);
-	fputs("'/>\n      <source file='", f);
-	put_esc(f, path);
+	if (pool) {
+		/* libvirt reads the volume's backing chain from its qcow2 header. */
+		fputs("'/>\n      <source pool='", f);
+		put_esc(f, pool);
+		fputs("' volume='", f);
+		put_esc(f, volume);
+	} else {
+		fputs("'/>\n      <source file='", f);
+		put_esc(f, path);
+	}
 	fputs("'/>\n", f);
 	if (backing)
 		put_backing(f, backing);
@@ -280,7 +291,10 @@ static bool smbios_any(const struct domain_smbios *m)
  * socket with the log file beside it; target is the element's <target>. */
 static void put_chardev(FILE *f, const struct domain_spec *s, const char *element, const char *target)
 {
-	if (s->console_socket) {
+	if (s->console_stream) {
+		/* libvirt's console stream (virDomainOpenConsole) takes only a pty. */
+		fprintf(f, "    <%s type='pty'>\n", element);
+	} else if (s->console_socket) {
 		/* QEMU listens (mode='bind') without waiting for a client; its
 		 * logfile= keeps every byte the guest writes, connected or not. */
 		fprintf(f, "    <%s type='unix'>\n      <source mode='bind' path='", element);
@@ -344,13 +358,15 @@ static int check_required(const struct domain_spec *s)
 	} req[] = {
 		{"name", s->name},	       {"accel", s->accel},	    {"machine", s->machine},
 		{"disk_path", s->disk_path},   {"disk_format", s->disk_format}, {"disk_bus", s->disk_bus},
-		{"nic_model", s->nic_model},   {"console_path", s->console_path},
+		{"nic_model", s->nic_model},   {"console_path", s->console_stream ? "-" : s->console_path},
 	};
 	for (size_t i = 0; i < ELEMENTSOF(req); i++)
 		if (!req[i].value || !*req[i].value)
 			return err_input("domain XML: missing %s", req[i].field);
 	if (s->uefi && !s->nvram_path)
 		return err_input("domain XML: UEFI boot needs an nvram path");
+	if (s->pool && (!s->disk_volume || (s->seed_path && !s->seed_volume)))
+		return err_input("domain XML: disks in pool '%s' need their volume names", s->pool);
 	if (s->backing_path && !s->backing_format)
 		return err_input("domain XML: a backing image needs its format");
 	if (s->console_socket && strlen(s->console_socket) > DOMAIN_SOCKET_PATH_MAX)
@@ -368,17 +384,19 @@ static void put_disks(FILE *f, const struct domain_spec *s, const struct bus_inf
 	char dev[8];
 	snprintf(dev, sizeof(dev), "%sa", bus->dev_prefix);
 	bool scsi = strcmp(bus->name, "scsi") == 0;
-	put_disk(f, "disk", s->disk_path, s->disk_format, dev, bus->name, false, scsi ? 0 : -1,
-		 s->backing_path ? s : NULL);
+	put_disk(f, "disk", s->disk_path, s->pool, s->disk_volume, s->disk_format, dev, bus->name, false,
+		 scsi ? 0 : -1, s->backing_path ? s : NULL);
 	if (!s->seed_path)
 		return;
 	if (s->seed_cdrom && bus->cdrom_dev) {
-		put_disk(f, "cdrom", s->seed_path, "raw", bus->cdrom_dev, bus->name, true, scsi ? 1 : -1, NULL);
+		put_disk(f, "cdrom", s->seed_path, s->pool, s->seed_volume, "raw", bus->cdrom_dev, bus->name, true,
+			 scsi ? 1 : -1, NULL);
 		return;
 	}
 	/* ide-hd cannot use a read-only drive; the seed is a throwaway copy then. */
 	snprintf(dev, sizeof(dev), "%sb", bus->dev_prefix);
-	put_disk(f, "disk", s->seed_path, "raw", dev, bus->name, bus->readonly_ok, scsi ? 1 : -1, NULL);
+	put_disk(f, "disk", s->seed_path, s->pool, s->seed_volume, "raw", dev, bus->name, bus->readonly_ok,
+		 scsi ? 1 : -1, NULL);
 }
 
 int domain_xml(const struct domain_spec *s, char **ret_xml)

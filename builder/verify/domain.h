@@ -70,12 +70,21 @@ struct domain_spec {
 	const struct domain_fwd *fwds; /* n_fwds guest addresses forwarded to commands; may be NULL when
 				       * n_fwds is 0 */
 	size_t n_fwds;                /* entries in fwds */
-	const char *console_path;     /* serial console log file; required */
+	const char *console_path;     /* serial console log file; required unless console_stream */
 	const char *console_socket;   /* unix socket QEMU listens on for the serial console, so text can
 				       * be typed (console_type); the log still goes to console_path;
 				       * NULL: the serial writes only the file */
 	bool no_relabel;              /* QEMU runs as root (embedded driver): skip libvirt's
 				       * DAC relabelling and its xattrs on our files */
+	const char *pool;             /* storage pool holding disk_volume and seed_volume (a libvirt
+				       * that shares no files with us, remote.h): libvirt disks name
+				       * <source pool= volume=>; NULL: files by path */
+	const char *disk_volume;      /* the boot disk's volume in pool (disk_path is still its path on
+				       * the libvirt host, for the nvme bus); required with pool */
+	const char *seed_volume;      /* the media's volume in pool; required with pool and seed_path */
+	bool console_stream;          /* the serial is a pty, read and typed on through libvirt's console
+				       * stream (vm_start_console); console_path and console_socket
+				       * are then unused */
 };
 
 /* The domain XML for spec. Returns 0, or -1 with an error recorded for an

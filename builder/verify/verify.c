@@ -12,6 +12,7 @@
 #include "platform.h"
 #include "proc.h"
 #include "relay.h"
+#include "remote.h"
 #include "seed.h"
 #include "stamp.h"
 #include "stub.h"
@@ -67,7 +68,6 @@ static const char *artifact_writer(const struct target *t, const char *path)
 	return target_writer(t);
 }
 
-static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *fwds, size_t nf);
 
 const char *verify_handed_ca(const struct run *r)
 {
@@ -108,9 +108,6 @@ static int prepare(struct run *r)
 	r->tmpdir = fs_tmpdir_new("verify");
 	if (!r->tmpdir)
 		return -1;
-	/* A daemon's QEMU may run as another user: it must reach the files inside. */
-	if (r->o->connect_uri && chmod(r->tmpdir, 0711) < 0)
-		return err_errno(errno, "making '%s' traversable", r->tmpdir);
 	/* A container (OVA, tar.gz) is not a disk: boot the disk it carries. */
 	if (w->unpack) {
 		if (w->unpack(abs, r->tmpdir, &r->backing) < 0)
@@ -128,6 +125,7 @@ static int prepare(struct run *r)
 		r->backing = TAKE_PTR(copy);
 		fmt = "qcow2";
 	}
+	r->fmt = fmt;
 	r->overlay = xasprintf("%s/overlay.qcow2", r->tmpdir);
 	r->console_path = xasprintf("%s/console.log", r->tmpdir);
 	const char *argv[] = {"qemu-img", "create", "-q", "-f", "qcow2", "-F", fmt, "-b", r->backing, r->overlay, NULL};
@@ -181,29 +179,25 @@ static int prepare(struct run *r)
 	explicit_bzero(user_data, strlen(user_data));
 	if (prc < 0)
 		return -1;
-	if (r->pops->console)
+	/* A remote libvirt's console is a stream (vm_start_console), not a socket here. */
+	if (r->pops->console && !r->remote)
 		r->console_sock = xasprintf("%s/console.sock", r->tmpdir);
 
 	/* Each metadata address the guest uses is forwarded to its emulator through `qvsa __relay`. */
 	const struct platform_fwd *pf = NULL;
 	size_t nf = platform_fwds(r->plat, &pf);
-	struct domain_fwd fwds[8];
-	char *cmds[8] = {NULL};
-	if (nf > ELEMENTSOF(fwds))
-		return err_fail("platform '%s': %zu forwarded services, at most %zu", r->pops->name, nf, ELEMENTSOF(fwds));
-	int rc = 0;
-	for (size_t i = 0; i < nf && rc == 0; i++) {
-		cmds[i] = relay_command(pf[i].local_port);
-		if (!cmds[i])
-			rc = -1;
-		else
-			fwds[i] = (struct domain_fwd){.addr = pf[i].addr, .port = pf[i].port, .command = cmds[i]};
+	if (nf > VERIFY_MAX_FWDS)
+		return err_fail("platform '%s': %zu forwarded services, at most %d", r->pops->name, nf, VERIFY_MAX_FWDS);
+	for (size_t i = 0; i < nf; i++) {
+		r->fwd_cmds[i] = relay_command(pf[i].local_port);
+		if (!r->fwd_cmds[i])
+			return -1;
+		r->fwds[i] = (struct domain_fwd){.addr = pf[i].addr, .port = pf[i].port, .command = r->fwd_cmds[i]};
+		r->n_fwds = i + 1;
 	}
-	if (rc == 0)
-		rc = make_domain(r, fmt, fwds, nf);
-	for (size_t i = 0; i < nf; i++)
-		free(cmds[i]);
-	if (rc < 0)
+	/* Made here for the local files (so a bad spec fails before any boot); a remote run remakes it
+	 * once its volumes exist (verify_remote_stage). */
+	if (verify_make_domain(r, NULL) < 0)
 		return -1;
 	return check_interrupted();
 }
@@ -220,8 +214,7 @@ static void run_uuid(const char *platform_uuid, const char *name, char out[37])
 	snprintf(out, 37, "%.24s%012llx", platform_uuid, (unsigned long long)(h & 0xffffffffffffULL));
 }
 
-/* The domain XML of a prepared run. */
-static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *fwds, size_t nf)
+int verify_make_domain(struct run *r, const struct run_remote *rr)
 {
 	const struct platform_smbios *id = &r->pops->smbios;
 	char uuid[37] = "";
@@ -237,7 +230,7 @@ static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *
 	};
 	bool any_id = id->manufacturer || id->product || id->uuid || id->serial || id->asset_tag ||
 		      id->board_manufacturer;
-	_cleanup_free_ char *nvram = xasprintf("%s/VARS.fd", r->tmpdir);
+	_cleanup_free_ char *nvram = rr ? xstrdup(rr->nvram_path) : xasprintf("%s/VARS.fd", r->tmpdir);
 	const char *fw = target_firmware(r->t);
 	struct domain_spec ds = {
 		.name = r->name,
@@ -245,24 +238,31 @@ static int make_domain(struct run *r, const char *fmt, const struct domain_fwd *
 		.machine = target_verify_machine(r->t),
 		.uefi = fw && strcmp(fw, "uefi") == 0,
 		.nvram_path = nvram,
-		.disk_path = r->overlay,
+		.disk_path = rr ? rr->disk_path : r->overlay,
 		.disk_format = "qcow2",
-		.backing_path = r->backing,
-		.backing_format = fmt,
+		/* On a remote libvirt the overlay volume's header names its backing volume. */
+		.backing_path = rr ? NULL : r->backing,
+		.backing_format = r->fmt,
 		.disk_bus = target_verify_disk_bus(r->t),
 		.disk_controller = target_verify_disk_controller(r->t),
-		.seed_path = platform_media(r->plat),
+		.seed_path = rr ? rr->seed_path : platform_media(r->plat),
 		.seed_cdrom = r->pops->media_cdrom,
 		.smbios = any_id ? &smbios : NULL,
 		.net_prefix = r->pops->net_prefix ? platform_net_prefix(r->pops) : NULL,
 		.net_host = r->pops->net_prefix ? platform_host_addr(r->pops) : NULL,
-		.fwds = fwds,
-		.n_fwds = nf,
+		.fwds = r->fwds,
+		.n_fwds = r->n_fwds,
 		.console_socket = r->console_sock,
 		.nic_model = target_verify_nic_model(r->t),
 		.console_path = r->console_path,
 		.no_relabel = r->o->connect_uri == NULL,
+		.pool = rr ? rr->pool : NULL,
+		.disk_volume = rr ? rr->disk_vol : NULL,
+		.seed_volume = rr ? rr->seed_vol : NULL,
+		.console_stream = r->remote,
 	};
+	free(r->xml);
+	r->xml = NULL;
 	return domain_xml(&ds, &r->xml);
 }
 
@@ -380,6 +380,8 @@ static void run_cleanup(struct run *r, struct verify_result *ret)
 	free(r->overlay);
 	free(r->platform_url);
 	free(r->console_sock);
+	for (size_t i = 0; i < r->n_fwds; i++)
+		free(r->fwd_cmds[i]);
 	tlsca_free(r->ca);
 	tlsca_free(r->foreign_ca);
 	free(r->console_path);
@@ -445,6 +447,14 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 		    !(jobs[i].expected_version || o->expected_version))
 			return err_input("verify '%s': target, state_dir, perscode, expected version and accel are required",
 					 jobs[i].artifact);
+	/* The guest reaches the stub and the platform's emulators on the libvirt host's loopback. */
+	if (o->connect_uri && remote_uri_is_other_host(o->connect_uri))
+		return err_input("--connect '%s' names a libvirt on another host, which verify cannot use: the guest "
+				 "reaches the HTTPS platform stub and the metadata services through QEMU's user network "
+				 "on the libvirt host's loopback (its guestfwd runs 'qvsa __relay PORT' there), and they "
+				 "run on this machine. Run qvsa verify on the libvirt host (qemu:///system), see "
+				 "docs/verify.md \"Remote libvirt\"",
+				 o->connect_uri);
 	struct run *runs = calloc(n ? n : 1, sizeof(*runs));
 	if (!runs)
 		abort();
@@ -459,6 +469,7 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 			.version = jobs[i].expected_version ? jobs[i].expected_version : o->expected_version,
 			.res = &jobs[i].result,
 			.con = console_new(),
+			.remote = o->connect_uri && remote_uri_uses_pool(o->connect_uri),
 		};
 		r->name = domain_name(r->tname);
 		/* A target with two artifacts (aws: .vmdk and .raw) may boot both at once: names must differ. */

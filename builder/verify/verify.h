@@ -17,6 +17,7 @@ struct target;
 /* How to verify. */
 struct verify_opts {
 	const char *connect_uri;      /* libvirt URI; NULL: embedded driver under state_dir */
+	const char *pool;             /* storage pool for a non-embedded URI (remote.h); NULL: REMOTE_POOL_DEFAULT */
 	const char *state_dir;        /* qvsa's state/cache dir (embedded root lives below); required */
 	const char *accel;            /* resolved accelerator: "kvm" or "tcg" (never "auto") */
 	const char *perscode;         /* code written into the seed; required */

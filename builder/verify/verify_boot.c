@@ -11,6 +11,7 @@
 #include "fs.h"
 #include "log.h"
 #include "platform.h"
+#include "remote.h"
 #include "target.h"
 #include "verify.h"
 #include "vm.h"
@@ -65,13 +66,15 @@ static int answer_prompt(struct run *r)
 		line = xstrdup("\n");
 	console_prompt_answered(r->con);
 	log_debug("verify: %s: answering the console prompt '%s'", r->tname, what);
-	int rc = console_type(r->console_sock, line, 5000);
+	int rc = r->remote ? vm_console_send(r->vm, line, 5000) : console_type(r->console_sock, line, 5000);
 	explicit_bzero(line, strlen(line));
 	return rc;
 }
 
-/* Create the domain of b->r on host h and start following it. -1: the run failed (recorded in it). */
-static int boot_start(struct vm_host *h, struct boot *b, bool tagged)
+/* Create the domain of b->r on host h (its disks first uploaded into pool
+ * for a remote libvirt) and start following it. -1: the run failed
+ * (recorded in it). */
+static int boot_start(struct vm_host *h, struct remote_pool *pool, struct boot *b, bool tagged)
 {
 	struct run *r = b->r;
 	static const char *const phases[] = {"boot", "personalize", "check"};
@@ -82,11 +85,14 @@ static int boot_start(struct vm_host *h, struct boot *b, bool tagged)
 	b->timeout_s = run_timeout(r);
 	b->tph = log_phase_begin(b->tag[PH_BOOT], "%s (%s, %s, %s)", r->name, r->o->accel, target_verify_machine(r->t),
 				 r->res->devices);
-	if (vm_new(h, r->name, r->xml, &r->vm) < 0 || vm_start(r->vm) < 0) {
+	if ((r->remote && verify_remote_stage(pool, r) < 0) || vm_new(h, r->name, r->xml, &r->vm) < 0 ||
+	    (r->remote ? vm_start_console(r->vm, r->console_path) : vm_start(r->vm)) < 0) {
 		r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, false);
 		run_fail_recorded(r);
 		vm_close(r->vm);
 		r->vm = NULL;
+		if (r->remote)
+			verify_remote_finish(pool, r);
 		return -1;
 	}
 	r->booted = true;
@@ -102,9 +108,9 @@ static int boot_step(struct boot *b)
 {
 	struct run *r = b->r;
 	bool last = b->end != VM_END_RUNNING;
-	if (console_follow(r->con, r->console_path) < 0)
+	if ((r->remote && vm_console_pump(r->vm) < 0) || console_follow(r->con, r->console_path) < 0)
 		return run_fail_recorded(r);
-	if (r->console_sock && !last && answer_prompt(r) < 0)
+	if (r->pops->console && !last && answer_prompt(r) < 0)
 		return run_fail_recorded(r);
 	if (b->ph == PH_BOOT && console_agent_started(r->con)) {
 		r->res->t_boot = log_phase_end(b->tag[PH_BOOT], b->tph, true);
@@ -139,8 +145,9 @@ static int boot_step(struct boot *b)
 	return 0;
 }
 
-/* The boot is over (rc from boot_step): end the domain and judge what it showed. */
-static void boot_finish(struct boot *b, int rc)
+/* The boot is over (rc from boot_step): end the domain and judge what it
+ * showed; a remote run's overlay comes down and its volumes go. */
+static void boot_finish(struct remote_pool *pool, struct boot *b, int rc)
 {
 	struct run *r = b->r;
 	if (rc >= 0) {
@@ -156,9 +163,14 @@ static void boot_finish(struct boot *b, int rc)
 	/* The domain is gone (or killed now): the overlay is no longer written. */
 	vm_close(r->vm);
 	r->vm = NULL;
-	if (rc < 0)
+	if (rc < 0) {
+		if (r->remote)
+			verify_remote_finish(pool, r);
 		return;
+	}
 	rc = judge_boot(r, b->end, b->timeout_s);
+	if (r->remote && verify_remote_finish(pool, r) < 0)
+		rc = -1;
 	r->res->t_check = log_phase_end(b->tag[PH_CHECK], b->tph, rc == 0);
 }
 
@@ -234,7 +246,12 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 	/* One connection for every boot; its cost is shared like a launch's. */
 	double t = now_monotonic();
 	struct vm_host *h = NULL;
+	struct remote_pool *pool = NULL;
 	int rc = vm_host_open(runs[0].o->connect_uri, runs[0].o->state_dir, &h);
+	if (rc == 0 && runs[0].remote && (rc = remote_pool_open(h, runs[0].o->pool, &pool)) < 0) {
+		vm_host_close(h);
+		h = NULL;
+	}
 	double dt = now_monotonic() - t;
 	_cleanup_free_ char *msg = rc < 0 ? xstrdup(err_msg() ? err_msg() : "unknown error") : NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -270,7 +287,7 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 					continue;
 				started[i] = true;
 				bs[k] = (struct boot){.r = r};
-				if (boot_start(h, &bs[k], jobs > 1) < 0)
+				if (boot_start(h, pool, &bs[k], jobs > 1) < 0)
 					bs[k].r = NULL;
 				else
 					running++;
@@ -283,7 +300,7 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 				continue;
 			int src = boot_step(&bs[k]);
 			if (src != 0) {
-				boot_finish(&bs[k], src);
+				boot_finish(pool, &bs[k], src);
 				bs[k].r = NULL;
 				running--;
 			}
@@ -295,5 +312,6 @@ void verify_boot_all(struct run *runs, size_t n, unsigned jobs)
 	free(bs);
 	free(started);
 	free(order);
+	remote_pool_close(pool); /* any volume a run left (it deletes its own), and the pool if made here */
 	vm_host_close(h);
 }

@@ -3,6 +3,7 @@
 #ifndef QVSA_VERIFY_RUN_H
 #define QVSA_VERIFY_RUN_H
 
+#include "domain.h"
 #include "err.h"
 #include "vm.h"
 
@@ -14,12 +15,27 @@ struct console;
 struct image_content;
 struct platform;
 struct platform_ops;
+struct remote_pool;
 struct stub;
 struct target;
 struct tlsca;
 struct verify_opts;
 struct verify_result;
 struct vm;
+
+/* Forwarded metadata addresses a platform may have. */
+#define VERIFY_MAX_FWDS 8
+
+/* Where a run's disks are on a libvirt that shares no files with us
+ * (verify_remote.c): volumes in a pool, named by the domain XML. */
+struct run_remote {
+	const char *pool;       /* the pool's name */
+	const char *disk_vol;   /* the overlay's volume */
+	const char *disk_path;  /* its path on the libvirt host */
+	const char *seed_vol;   /* the media's volume; NULL without media */
+	const char *seed_path;  /* its path there; NULL without media */
+	const char *nvram_path; /* the UEFI variable store the daemon makes, in the pool's directory */
+};
 
 /* Where the initramfs the driver audit reads lives in an image's root. */
 #define VERIFY_INITRD_PATH "/boot/initrd.img"
@@ -45,6 +61,12 @@ struct run {
 	char *console_path;         /* tmpdir/console.log; owned */
 	char *backing;              /* the overlay's backing file: the artifact (absolute), or the disk
 				     * unpacked from it into tmpdir; owned */
+	const char *fmt;            /* backing's QEMU format (the writer table's, or "qcow2"); static */
+	bool remote;                /* the libvirt shares no files with us: disks and media go through a
+				     * storage pool, the console through a stream (remote.h) */
+	struct domain_fwd fwds[VERIFY_MAX_FWDS]; /* guest addresses forwarded to the platform's emulators */
+	char *fwd_cmds[VERIFY_MAX_FWDS]; /* their relay commands (fwds[i].command); owned */
+	size_t n_fwds;              /* entries in fwds */
 	char *name;                 /* domain name; owned */
 	char *xml;                  /* the domain's XML, made in prepare, used at boot; owned */
 	char *stamp;                /* /etc/qvsa-release as the audit read it, before the boot; owned */
@@ -67,6 +89,18 @@ int run_fail_recorded(struct run *r);
 /* The CA the guest is told to trust: the run's own, or (wrong_ca) one that
  * signed nothing, to prove the appliance refuses a platform it cannot verify. */
 const char *verify_handed_ca(const struct run *r);
+
+/* The run's domain XML into r->xml (replacing any): its files by local
+ * path, or with rr its volumes on a remote libvirt. */
+int verify_make_domain(struct run *r, const struct run_remote *rr);
+/* A remote run's boot disk, media and XML (verify_remote.c): upload the
+ * backing disk and the media into pool p, create the overlay volume on the
+ * uploaded disk, and remake r->xml to name them. -1: recorded error. */
+int verify_remote_stage(struct remote_pool *p, struct run *r);
+/* After a remote run's boot: unless the run failed, download its overlay
+ * over r->overlay (rebased onto the local backing file) for the check
+ * read; then delete every volume of the run. -1: the run failed. */
+int verify_remote_finish(struct remote_pool *p, struct run *r);
 
 /* Boot every run still alive, up to jobs at once, over one libvirt
  * connection (verify_boot.c); each is judged (judge_boot) as it ends, and a

@@ -8,6 +8,7 @@
 #include "reap.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <pthread.h>
@@ -15,6 +16,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 /* The embedded driver's settings measured to work here (FACTS.md): no
  * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd;
@@ -26,6 +29,9 @@ static const char embed_qemu_conf[] = "user = \"root\"\n"
 				      "cgroup_controllers = [ ]\n"
 				      "stdio_handler = \"file\"\n"
 				      VM_SECCOMP_LINE;
+
+/* Seconds a domain found gone may wait for its lifecycle event (vm_poll). */
+#define VM_GONE_GRACE_S 0.5
 
 /* One connection and its event loop, shared by every domain verify runs at
  * once: the embedded driver lives in this process and locks its root, so a
@@ -49,6 +55,10 @@ struct vm {
 	char *name;           /* owned domain name */
 	char *xml;            /* owned domain XML */
 	bool xml_started;     /* vm_start was called (a domain of this name may exist) */
+	virStreamPtr console; /* owned; the serial console stream (vm_start_console); else NULL */
+	int console_log;      /* owned fd the stream's bytes are appended to; -1 without a stream */
+	bool console_eof;     /* the stream ended or failed: nothing more comes */
+	double gone_since;    /* when vm_poll first found the domain gone before its event (0: not yet) */
 	int ended;            /* enum vm_end, written by the event thread (atomic) */
 	struct vm *next;      /* next in host->vms (under host->lock) */
 };
@@ -244,7 +254,7 @@ static int embed_prepare(const char *state_dir, char **ret_uri)
 
 /* A domain name "qvsa-verify-<pid>-..." whose process is gone (or any such
  * name in our own embedded root: no other process can hold it open). */
-static bool stale_name(const char *name, bool embedded)
+bool vm_stale_name(const char *name, bool embedded)
 {
 	size_t pl = strlen(DOMAIN_NAME_PREFIX);
 	if (strncmp(name, DOMAIN_NAME_PREFIX, pl) != 0)
@@ -264,7 +274,7 @@ static void destroy_stale(virConnectPtr conn, bool embedded)
 	int n = virConnectListAllDomains(conn, &doms, 0);
 	for (int i = 0; i < n; i++) {
 		const char *name = virDomainGetName(doms[i]);
-		if (name && stale_name(name, embedded)) {
+		if (name && vm_stale_name(name, embedded)) {
 			log_debug("removing stale verification VM '%s'", name);
 			if (virDomainIsActive(doms[i]) == 1)
 				virDomainDestroy(doms[i]);
@@ -356,6 +366,7 @@ int vm_new(struct vm_host *h, const char *name, const char *xml, struct vm **ret
 	if (!vm)
 		abort();
 	vm->host = h;
+	vm->console_log = -1;
 	vm->name = xstrdup(name);
 	vm->xml = xstrdup(xml);
 	pthread_mutex_lock(&h->lock);
@@ -392,6 +403,82 @@ int vm_start(struct vm *vm)
 	return 0;
 }
 
+int vm_start_console(struct vm *vm, const char *log_path)
+{
+	_cleanup_free_ char *what = xasprintf("starting VM '%s'", vm->name);
+	vm->console_log = open(log_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (vm->console_log < 0)
+		return err_errno(errno, "console log '%s'", log_path);
+	vm->xml_started = true;
+	vm->dom = virDomainCreateXML(vm->host->conn, vm->xml, VIR_DOMAIN_START_PAUSED);
+	if (!vm->dom)
+		return lv_fail(what);
+	vm->console = virStreamNew(vm->host->conn, VIR_STREAM_NONBLOCK);
+	if (!vm->console || virDomainOpenConsole(vm->dom, NULL, vm->console, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
+		_cleanup_free_ char *cw = xasprintf("opening the serial console of VM '%s'", vm->name);
+		return lv_fail(cw);
+	}
+	if (virDomainResume(vm->dom) < 0)
+		return lv_fail(what);
+	return 0;
+}
+
+long vm_console_pump(struct vm *vm)
+{
+	long total = 0;
+	char buf[16384];
+	while (vm->console && !vm->console_eof) {
+		int n = virStreamRecv(vm->console, buf, sizeof(buf));
+		if (n == -2)
+			break; /* nothing more for now */
+		if (n <= 0) {
+			/* The end of the domain ends its console; a broken stream shows as silence. */
+			log_debug("verify: console stream of '%s' ended (%s)", vm->name,
+				  n == 0 ? "end of stream" : virGetLastErrorMessage());
+			virResetLastError();
+			vm->console_eof = true;
+			break;
+		}
+		for (int off = 0; off < n;) {
+			ssize_t w = write(vm->console_log, buf + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				return err_errno(errno, "writing the console log of VM '%s'", vm->name);
+			off += (int)w;
+		}
+		total += n;
+	}
+	return total;
+}
+
+int vm_console_send(struct vm *vm, const char *text, int timeout_ms)
+{
+	if (!vm->console || vm->console_eof)
+		return err_fail("typing on the console of VM '%s': no console stream", vm->name);
+	size_t len = strlen(text), off = 0;
+	double deadline = now_monotonic() + timeout_ms / 1000.0;
+	while (off < len) {
+		int w = virStreamSend(vm->console, text + off, len - off);
+		if (w > 0) {
+			off += (size_t)w;
+			continue;
+		}
+		if (w != -2) {
+			_cleanup_free_ char *what = xasprintf("typing on the console of VM '%s'", vm->name);
+			return lv_fail(what);
+		}
+		if (now_monotonic() >= deadline)
+			return err_fail("typing on the console of VM '%s': %zu of %zu bytes taken within %d ms", vm->name,
+					off, len, timeout_ms);
+		vm_console_pump(vm); /* keep the guest's output flowing while it reads */
+		nanosleep(&(struct timespec){.tv_nsec = 10000000L}, NULL);
+	}
+	return 0;
+}
+
+struct _virConnect *vm_host_conn(const struct vm_host *h) { return h->conn; }
+
 int vm_poll(struct vm *vm, enum vm_end *ret)
 {
 	int ended = __atomic_load_n(&vm->ended, __ATOMIC_ACQUIRE);
@@ -405,7 +492,13 @@ int vm_poll(struct vm *vm, enum vm_end *ret)
 	if (virDomainGetState(vm->dom, &state, &reason, 0) < 0) {
 		virErrorPtr e = virGetLastError();
 		if (e && e->code == VIR_ERR_NO_DOMAIN) {
-			*ret = VM_END_STOPPED;
+			/* A daemon's stop event may still be queued for the event thread:
+			 * give it a moment to say how the domain ended. */
+			virResetLastError();
+			double now = now_monotonic();
+			if (vm->gone_since == 0)
+				vm->gone_since = now;
+			*ret = now - vm->gone_since < VM_GONE_GRACE_S ? VM_END_RUNNING : VM_END_STOPPED;
 			return 0;
 		}
 		return lv_fail("reading the VM state");
@@ -427,6 +520,13 @@ void vm_close(struct vm *vm)
 	/* Also when create failed half-way or was interrupted: look the name up. */
 	if (!vm->dom && h->conn && vm->xml_started)
 		vm->dom = virDomainLookupByName(h->conn, vm->name);
+	if (vm->console) {
+		virStreamAbort(vm->console); /* fails harmlessly once the domain is gone */
+		virStreamFree(vm->console);
+		vm->console = NULL;
+	}
+	if (vm->console_log >= 0)
+		close(vm->console_log);
 	if (vm->dom) {
 		virDomainDestroy(vm->dom); /* fails harmlessly if it is already gone */
 		virDomainFree(vm->dom);

@@ -6,6 +6,8 @@
 #ifndef QVSA_VM_H
 #define QVSA_VM_H
 
+#include <stdbool.h>
+
 struct vm_host;
 struct vm;
 
@@ -44,6 +46,19 @@ int vm_open(const char *uri, const char *state_dir, const char *name, const char
 	__attribute__((nonnull(3, 4, 5)));
 /* Create and start the transient domain. */
 int vm_start(struct vm *vm) __attribute__((nonnull));
+/* vm_start for a libvirt that shares no files with us: the domain's serial
+ * (a pty, domain_spec.console_stream) is read through libvirt's console
+ * stream (virDomainOpenConsole). The domain is created paused, the stream
+ * opened, then the guest resumed, so not a byte of its output is lost;
+ * vm_console_pump appends what arrived to log_path (created or truncated),
+ * where console_follow reads it as the embedded driver's log. */
+int vm_start_console(struct vm *vm, const char *log_path) __attribute__((nonnull));
+/* Move whatever the console stream holds to the log. Returns bytes moved;
+ * 0 also once the stream ended (the domain is gone); -1 with an error
+ * recorded when the log cannot be written. */
+long vm_console_pump(struct vm *vm) __attribute__((nonnull));
+/* Type text on the console stream (vm_start_console), within timeout_ms. */
+int vm_console_send(struct vm *vm, const char *text, int timeout_ms) __attribute__((nonnull));
 /* Whether the domain still runs; *ret is VM_END_RUNNING or how it ended. */
 int vm_poll(struct vm *vm, enum vm_end *ret) __attribute__((nonnull));
 /* Destroy the domain if it still runs and free it; with vm_open's own host,
@@ -61,6 +76,14 @@ void vm_close(struct vm *vm);
  * gains VM_SECCOMP_LINE when it sets no seccomp_sandbox at all; nothing else
  * of it changes. Caller frees. */
 char *vm_embed_conf(const char *existing);
+
+/* The host's libvirt connection (a virConnectPtr), for the storage calls
+ * of remote.c; borrowed. */
+struct _virConnect *vm_host_conn(const struct vm_host *h) __attribute__((nonnull));
+
+/* A name "qvsa-verify-<pid>-..." (domain or volume) whose process is gone,
+ * or with embedded any such name (no other process can hold the root). */
+bool vm_stale_name(const char *name, bool embedded) __attribute__((nonnull));
 
 /* Words for an end state, e.g. "guest powered off". */
 const char *vm_end_describe(enum vm_end end);

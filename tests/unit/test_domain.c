@@ -492,3 +492,84 @@ Test(domain, console_socket)
 	cr_expect_eq(domain_xml(&s, &bad), -1);
 	cr_expect(strstr(err_msg(), "console socket path"), "got %s", err_msg());
 }
+
+/* A libvirt that shares no files with us (remote.h): the disks are volumes
+ * in a pool, the console a pty read through libvirt's console stream. */
+static struct domain_spec pool_spec(void)
+{
+	struct domain_spec s = vmware_spec();
+	s.no_relabel = false;
+	s.backing_path = NULL; /* the overlay volume's header names its backing volume */
+	s.pool = "qvsa-verify";
+	s.disk_path = "/var/lib/libvirt/images/qvsa-verify/qvsa-verify-123-vmware-disk.qcow2";
+	s.disk_volume = "qvsa-verify-123-vmware-disk.qcow2";
+	s.seed_path = "/var/lib/libvirt/images/qvsa-verify/qvsa-verify-123-vmware-media";
+	s.seed_volume = "qvsa-verify-123-vmware-media";
+	s.seed_cdrom = true;
+	s.console_stream = true;
+	s.console_path = NULL;
+	return s;
+}
+
+Test(domain, disk_and_cdrom_as_pool_volumes)
+{
+	struct domain_spec s = pool_spec();
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect(strstr(xml, "<disk type='volume' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
+			      "      <source pool='qvsa-verify' volume='qvsa-verify-123-vmware-disk.qcow2'/>\n"
+			      "      <target dev='sda' bus='scsi'/>\n"), "%s", xml);
+	cr_expect(strstr(xml, "<disk type='volume' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n"
+			      "      <source pool='qvsa-verify' volume='qvsa-verify-123-vmware-media'/>\n"
+			      "      <target dev='sdb' bus='scsi'/>\n      <readonly/>\n"), "%s", xml);
+	cr_expect(!strstr(xml, "<source file="), "no local path reaches the remote side: %s", xml);
+	cr_expect(!strstr(xml, "backingStore"));
+	_cleanup_free_ char *back = libvirt_accepts(xml);
+	cr_expect_eq(count(back, "<disk type='volume'"), 2, "%s", back);
+	cr_expect(strstr(back, "<source pool='qvsa-verify' volume='qvsa-verify-123-vmware-media'/>"), "%s", back);
+
+	/* Media as a read-only disk (virtio has no CD-ROM), still a volume. */
+	s.disk_bus = "virtio";
+	s.disk_controller = NULL;
+	_cleanup_free_ char *v = xml_of(&s);
+	cr_expect_eq(count(v, "<disk type='volume' device='disk'>"), 2, "%s", v);
+	cr_expect(strstr(v, "volume='qvsa-verify-123-vmware-media'/>\n      <target dev='vdb' bus='virtio'/>\n"
+			    "      <readonly/>"), "%s", v);
+
+	/* libvirt has no NVMe disks: QEMU gets the volumes' paths on the libvirt host. */
+	s.disk_bus = "nvme";
+	_cleanup_free_ char *nv = xml_of(&s);
+	cr_expect(strstr(nv, "file=/var/lib/libvirt/images/qvsa-verify/qvsa-verify-123-vmware-disk.qcow2,format=qcow2"),
+		  "%s", nv);
+	cr_expect(!strstr(nv, "<disk "));
+
+	/* Without the volume names the pool cannot be named. */
+	s = pool_spec();
+	s.seed_volume = NULL;
+	char *bad = NULL;
+	cr_expect_eq(domain_xml(&s, &bad), -1);
+	cr_expect(strstr(err_msg(), "volume names"), "got %s", err_msg());
+	cr_expect_null(bad);
+}
+
+Test(domain, console_stream_is_a_pty)
+{
+	struct domain_spec s = pool_spec();
+	_cleanup_free_ char *xml = xml_of(&s);
+	cr_expect(strstr(xml, "<serial type='pty'>\n      <target port='0'/>\n    </serial>\n"), "%s", xml);
+	cr_expect(strstr(xml, "<console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n"), "%s",
+		  xml);
+	cr_expect(!strstr(xml, "<log "), "no log file on the remote side: %s", xml);
+	s.console_socket = "/var/tmp/qvsa-verify-x/console.sock"; /* the stream wins: no socket to share */
+	_cleanup_free_ char *x2 = xml_of(&s);
+	cr_expect(!strstr(x2, "console.sock"));
+	_cleanup_free_ char *back = libvirt_accepts(xml);
+	cr_expect(strstr(back, "<serial type='pty'>"), "%s", back);
+	cr_expect(strstr(back, "<console type='pty'>"), "%s", back);
+
+	/* Without a stream a log file is required. */
+	s.console_stream = false;
+	s.console_socket = NULL;
+	char *bad = NULL;
+	cr_expect_eq(domain_xml(&s, &bad), -1);
+	cr_expect(strstr(err_msg(), "missing console_path"), "got %s", err_msg());
+}
