@@ -211,7 +211,8 @@ fi
 
 # 8. Standalone sub-tiers, each its own script (they print their own
 # PASS/FAIL lines): the signed set checked as a customer would, offline;
-# the Debian package installed into a fresh root, checking an artifact there.
+# verify through a private libvirtd (storage pool, streams), not the
+# embedded driver; the Debian package installed into a fresh root, checking an artifact there.
 sub() {
 	local name=$1
 	shift
@@ -223,6 +224,7 @@ sub() {
 	fi
 }
 sub release tests/integration/release.sh "$qvsa" "$out"
+sub remote tests/integration/remote.sh "$qvsa" "$out"
 if "$qvsa" keygen "$work/release.key" >/dev/null 2>&1 &&
 	"$qvsa" sign "$out/$version/manifest.json" --key "$work/release.key" >/dev/null 2>&1; then
 	sub deb tests/integration/deb.sh "$out/$version" "$work/release.key.pub"
