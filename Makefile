@@ -33,7 +33,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
 	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap
 
-.PHONY: all deps demo check unit integration install clean bench deb fuzz recipes-bad
+.PHONY: all deps demo check unit unit-san integration install clean bench deb fuzz recipes-bad
 all: $(B)/qvsa $(AGENT)
 
 $(B)/%.o: %.c
@@ -78,9 +78,15 @@ recipes-bad: all
 integration: all
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 tests/integration/run.sh
 
+# The unit tier twice: as shipped, then under ASan/UBSan with leak checking
+# (objects in $(B)/san, so the two builds never mix).
+unit-san:
+	$(MAKE) unit SANITIZE=1 B=$(B)/san
+
 check: deps
 	$(MAKE) all $(B)/unit-tests
 	$(MAKE) unit
+	$(MAKE) unit-san
 	$(MAKE) recipes-bad
 	$(MAKE) integration
 
