@@ -123,6 +123,30 @@ static void say_removed(const char *list)
 		log_notice("removed what killed runs left behind: %s", list);
 }
 
+/* The recorded error, as bad input (a wrong --out): "out dir 'D' is not writable: ...". */
+static void not_writable(const char *out_dir)
+{
+	_cleanup_free_ char *why = xstrdup(err_msg() ? err_msg() : "unknown error");
+	err_input("out dir '%s' is not writable: %s", out_dir, why);
+}
+
+/* Everything killed runs left (the registry's, then the out dir's), in one notice. */
+static void clean_stale(const struct build_out *b)
+{
+	char *list = NULL, *runs = NULL;
+	size_t len = 0;
+	FILE *removed = open_memstream(&list, &len);
+	if (!removed)
+		abort();
+	runs_cleanup_stale(&runs);
+	fputs(runs, removed);
+	free(runs);
+	clean_out(b, removed);
+	fclose(removed);
+	say_removed(list);
+	free(list);
+}
+
 int build_out_open(const char *out_dir, const char *version, struct build_out **ret)
 {
 	struct build_out *b = calloc(1, sizeof(*b));
@@ -133,27 +157,17 @@ int build_out_open(const char *out_dir, const char *version, struct build_out **
 	b->version = xstrdup(version);
 	b->final = xasprintf("%s/%s", out_dir, version);
 	if (fs_mkdir_p(out_dir, 0755) < 0) {
-		err_prefix("out dir '%s' is not writable", out_dir);
+		not_writable(out_dir);
 		goto fail;
 	}
 	if (lock_out(b) < 0)
 		goto fail;
 
-	char *list = NULL;
-	size_t len = 0;
-	FILE *removed = open_memstream(&list, &len);
-	_cleanup_free_ char *runs = NULL;
-	runs_cleanup_stale(&runs);
-	if (*runs)
-		fprintf(removed, "%s", runs);
-	clean_out(b, removed);
-	fclose(removed);
-	say_removed(list);
-	free(list);
+	clean_stale(b);
 
 	b->stage = fs_tmpdir_new_in(out_dir, STAGE_PREFIX);
 	if (!b->stage) {
-		err_prefix("out dir '%s' is not writable", out_dir);
+		not_writable(out_dir);
 		goto fail;
 	}
 	*ret = b;
