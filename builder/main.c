@@ -476,6 +476,7 @@ int main(int argc, char **argv)
 		return exit_code();
 
 	log_init(quiet || c.json);
+	runs_enable();
 	int rc = cmd->run(&c);
 	fs_tmp_cleanup_all();
 	runs_finish(); /* nothing of this run is left to clean: its registry file goes */

@@ -37,14 +37,23 @@ static const struct runs_kind kinds[] = {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static bool enabled;        /* runs_enable or runs_set_dir called: registering writes files */
 static char *dir_override;  /* runs_set_dir's */
 static char **entries;      /* this run's lines "KIND VALUE", owned */
 static size_t n_entries, cap_entries;
 static char *own_file;      /* STATE/runs/PID-START once written */
 
+void runs_enable(void)
+{
+	pthread_mutex_lock(&lock);
+	enabled = true;
+	pthread_mutex_unlock(&lock);
+}
+
 void runs_set_dir(const char *dir)
 {
 	pthread_mutex_lock(&lock);
+	enabled = dir != NULL;
 	free(dir_override);
 	dir_override = dir ? xstrdup(dir) : NULL;
 	free(own_file);
@@ -99,6 +108,8 @@ bool runs_owner_alive(long pid, unsigned long long start_ticks)
  * outcome or its message. */
 static int save_locked(void)
 {
+	if (!enabled)
+		return 0;
 	if (!own_file) {
 		_cleanup_free_ char *dir = runs_dir();
 		if (fs_mkdir_p(dir, 0700) < 0) {
@@ -196,6 +207,7 @@ void runs_finish(void)
 	own_file = NULL;
 	free(dir_override);
 	dir_override = NULL;
+	enabled = false;
 	pthread_mutex_unlock(&lock);
 }
 
@@ -247,10 +259,10 @@ int runs_cleanup_stale(char **ret_removed)
 		abort();
 	_cleanup_free_ char *dir = NULL;
 	pthread_mutex_lock(&lock);
-	dir = runs_dir();
+	dir = enabled ? runs_dir() : NULL;
 	pthread_mutex_unlock(&lock);
 	int n = 0;
-	_cleanup_closedir_ DIR *d = opendir(dir);
+	_cleanup_closedir_ DIR *d = dir ? opendir(dir) : NULL;
 	for (struct dirent *e; d && (e = readdir(d));) {
 		long pid;
 		unsigned long long start;

@@ -27,6 +27,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Turn the registry on for this process (main does, for every command):
+ * until then registering keeps entries in memory only and cleaning finds
+ * nothing, so library users and unit tests never touch the user's cache. */
+void runs_enable(void);
+
 /* Register path (absolute, or made absolute) as this run's litter-to-be. */
 int runs_register_path(const char *path);
 /* path is gone (removed on a normal path): forget it. */
@@ -49,7 +54,7 @@ bool runs_owner_alive(long pid, unsigned long long start_ticks);
 /* This process's start time in clock ticks since boot (/proc/self/stat). */
 unsigned long long runs_self_start(void);
 
-/* Tests: use dir as the state dir instead of fs_cache_dir()/runs. NULL restores. */
+/* Tests: enable, with dir as the state dir instead of fs_cache_dir()/runs. NULL disables. */
 void runs_set_dir(const char *dir);
 
 #endif

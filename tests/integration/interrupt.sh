@@ -78,7 +78,7 @@ start_paused() {
 	SOURCE_DATE_EPOCH=$epoch_new QVSA_TEST_PAUSE_AT=$phase "${build[@]}" >"$work/$name.out" 2>"$work/$name.err" &
 	bg_pid=$!
 	for _ in $(seq 600); do
-		grep -q "test hook: paused at $phase" "$work/$name.err" && return 0
+		grep -qs "test hook: paused at $phase" "$work/$name.err" && return 0
 		kill -0 "$bg_pid" 2>/dev/null || break
 		sleep 0.1
 	done
