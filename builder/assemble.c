@@ -6,10 +6,109 @@
 #include "guestfs_util.h"
 #include "image.h"
 #include "log.h"
+#include "runs.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A libguestfs error after SIGINT/SIGTERM is the signal's doing (a
+ * terminal's Ctrl-C reaches the appliance too, or the watch below killed
+ * it): say "interrupted", not libguestfs's appliance-failure advice. */
+static int asm_gfs_fail(guestfs_h *g, const char *what)
+{
+	if (qvsa_interrupted)
+		return check_interrupted();
+	return gfs_fail(g, what);
+}
+
+/* Our QEMU children (the appliance), found by parent pid in /proc: each
+ * gets SIGTERM (kill) or has its command line searched for libguestfs's
+ * socket folder, which goes to *ret_sockdir (root's is /tmp/libguestfsXXXXXX,
+ * whatever the handle's tmpdir; libguestfs has no call that names it). */
+static void appliance_each(bool kill_it, char **ret_sockdir)
+{
+	_cleanup_closedir_ DIR *d = opendir("/proc");
+	for (struct dirent *e; d && (e = readdir(d));) {
+		char path[300], buf[512], comm[64];
+		long pid = strtol(e->d_name, NULL, 10), ppid = 0;
+		if (pid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+		_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		char *close_paren = strrchr(buf, ')');
+		if (!close_paren || sscanf(buf, "%*d (%63[^)]", comm) != 1 || sscanf(close_paren + 1, " %*c %ld", &ppid) != 1)
+			continue;
+		if (ppid != (long)getpid() || strncmp(comm, "qemu", 4) != 0)
+			continue;
+		if (kill_it) {
+			kill((pid_t)pid, SIGTERM);
+			continue;
+		}
+		snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
+		_cleanup_free_ char *cmd = NULL;
+		size_t len = 0;
+		if (fs_read_file(path, &cmd, &len) < 0) {
+			err_clear();
+			continue;
+		}
+		for (size_t i = 0; i < len; i += strlen(cmd + i) + 1) {
+			char *p = strstr(cmd + i, "path=/");
+			char *end = p ? strstr(p, "/guestfsd.sock") : NULL;
+			if (end && !*ret_sockdir)
+				*ret_sockdir = xasprintf("%.*s", (int)(end - p - 5), p + 5);
+		}
+	}
+}
+
+static void kill_appliance(void) { appliance_each(true, NULL); }
+
+/* The socket folder, registered for the next run while the appliance runs. */
+static void sockdir_forget(char **dir)
+{
+	if (*dir)
+		runs_unregister_path(*dir);
+	free(*dir);
+	*dir = NULL;
+}
+
+/* While libguestfs works, a thread that stops the appliance on a signal:
+ * launch otherwise waits out its own timeouts (13 s measured) first. */
+struct gfs_watch {
+	pthread_t th;       /* the watching thread */
+	volatile int stop;  /* set by watch_end */
+	int started;        /* th runs */
+};
+
+static void *watch_main(void *arg)
+{
+	struct gfs_watch *w = arg;
+	while (!w->stop) {
+		if (qvsa_interrupted) {
+			kill_appliance();
+			return NULL;
+		}
+		usleep(100 * 1000);
+	}
+	return NULL;
+}
+
+static void watch_end(struct gfs_watch *w)
+{
+	if (!w->started)
+		return;
+	w->stop = 1;
+	pthread_join(w->th, NULL);
+	w->started = 0;
+}
 
 /* Write the syslinux boot code into the first 440 bytes of the disk (the rest
  * of sector 0 is the partition table, which must stay). */
@@ -35,13 +134,13 @@ static int partition_bios(guestfs_h *g, const struct assemble_params *p, const c
 	bool gpt = strcmp(p->partition_table, "gpt") == 0;
 	log_phase_status("%s: partitioning (%s)", what, p->partition_table);
 	if (guestfs_part_disk(g, dev, gpt ? "gpt" : "msdos") < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	if (gpt) {
 		/* Legacy BIOS bootable: gptmbr.bin boots the partition carrying this attribute (bit 2). */
 		if (guestfs_part_set_gpt_attributes(g, dev, 1, 1ULL << 2) < 0)
-			return gfs_fail(g, what);
+			return asm_gfs_fail(g, what);
 	} else if (guestfs_part_set_bootable(g, dev, 1, 1) < 0) {
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	}
 	return 0;
 }
@@ -56,7 +155,7 @@ static int partition_uefi(guestfs_h *g, const char *dev, const char *esp, const 
 	    guestfs_part_set_gpt_type(g, dev, 1, "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") < 0 ||
 	    guestfs_part_set_name(g, dev, 1, "EFI system partition") < 0 ||
 	    guestfs_mkfs_opts(g, "vfat", esp, GUESTFS_MKFS_OPTS_LABEL, "ESP", -1) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	return 0;
 }
 
@@ -74,25 +173,25 @@ static int assemble_one(guestfs_h *g, const struct assemble_params *p, const cha
 	/* syslinux cannot read ext4's 64bit and metadata_csum features. */
 	if (guestfs_mkfs_opts(g, p->filesystem, root, GUESTFS_MKFS_OPTS_FEATURES, "^64bit,^metadata_csum",
 			      GUESTFS_MKFS_OPTS_LABEL, p->label, -1) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	if (guestfs_set_uuid(g, root, p->fs_uuid) < 0 || guestfs_mount(g, root, "/") < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 
 	log_phase_status("%s: copying the root filesystem", what);
 	if (guestfs_tar_in_opts(g, p->rootfs_tar, "/", -1) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	if (uefi) {
 		log_phase_status("%s: filling the EFI system partition", what);
 		if (guestfs_mkdir_p(g, "/boot/efi") < 0 || guestfs_mount(g, part1, "/boot/efi") < 0 ||
 		    guestfs_tar_in_opts(g, p->esp_tar, "/boot/efi", -1) < 0)
-			return gfs_fail(g, what);
+			return asm_gfs_fail(g, what);
 	} else {
 		log_phase_status("%s: installing extlinux", what);
 		if (guestfs_extlinux(g, p->bootloader_dir) < 0)
-			return gfs_fail(g, what);
+			return asm_gfs_fail(g, what);
 	}
 	if (guestfs_umount_all(g) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	return 0;
 }
 
@@ -140,16 +239,26 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 	_cleanup_(gfs_close) guestfs_h *g = gfs_open(what);
 	if (!g)
 		return -1;
+	/* libguestfs's temp folder inside the build's registered work folder
+	 * (runs.h): a kill -9 leaves nothing there the next run misses. */
+	if (ps[0].workdir)
+		guestfs_set_tmpdir(g, ps[0].workdir);
+	_cleanup_(watch_end) struct gfs_watch watch = {0};
+	watch.started = pthread_create(&watch.th, NULL, watch_main, &watch) == 0;
 	for (size_t i = 0; i < n; i++)
 		if (guestfs_add_drive_opts(g, ps[i].raw_path, GUESTFS_ADD_DRIVE_OPTS_FORMAT, "raw", -1) < 0)
-			return gfs_fail(g, ps[i].raw_path);
+			return asm_gfs_fail(g, ps[i].raw_path);
 	log_phase_status("starting the libguestfs appliance%s", image_force_tcg() ? " (TCG)" : "");
 	if (guestfs_launch(g) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
+	_cleanup_(sockdir_forget) char *sockdir = NULL;
+	appliance_each(false, &sockdir);
+	if (sockdir)
+		runs_register_path(sockdir);
 	/* Devices come back in the order the drives were added. */
 	_cleanup_strv_ char **devs = guestfs_list_devices(g);
 	if (!devs)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	for (size_t i = 0; i < n; i++) {
 		if (!devs[i])
 			return err_fail("%s: libguestfs shows fewer devices than disks added", what);
@@ -157,7 +266,7 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 			return -1;
 	}
 	if (guestfs_shutdown(g) < 0)
-		return gfs_fail(g, what);
+		return asm_gfs_fail(g, what);
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(ps[i].firmware, "uefi") == 0)
 			continue;

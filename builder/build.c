@@ -17,6 +17,7 @@
 #include "stamp.h"
 #include "target.h"
 #include "build_layer.h"
+#include "build_out.h"
 #include "build_write.h"
 #include "writer.h"
 
@@ -92,6 +93,7 @@ void build_result_free(struct build_result *res)
 	free(res->artifacts);
 	free(res->out_dir);
 	free(res->manifest);
+	free(res->signature);
 	memset(res, 0, sizeof(*res));
 }
 
@@ -225,6 +227,7 @@ struct group {
 	struct stamp st;            /* this disk's stamp (build id includes tnames) */
 	char uuid[37];              /* root filesystem UUID */
 	char *dir;                  /* scratch folder of this group */
+	const char *stage;          /* the out dir's private folder its artifacts are written in (build_out.h) */
 	char *tar, *esp, *raw;      /* root filesystem archive, ESP archive, assembled disk */
 	size_t first_slot;          /* index of this group's first artifact in the build result */
 	int rc;                     /* outcome of group_write when run on a worker thread */
@@ -332,7 +335,7 @@ static int group_write(const struct recipe *r, const struct build_opts *o, struc
 		uint64_t al = target_size_alignment(m->t);
 		size = (size + al - 1) / al * al;
 		for (size_t j = 0; m->selected && j < target_n_artifacts(m->t); j++, n++) {
-			pending_init(r, o, &g->st, m->t, target_artifact_at(m->t, j), size, res->out_dir,
+			pending_init(r, o, &g->st, m->t, target_artifact_at(m->t, j), size, res->out_dir, g->stage,
 				     &res->artifacts[g->first_slot++], &ps[n]);
 			ps[n].patches = m->patch.len ? &m->patch : NULL;
 			ps[n].n_patches = m->patch.len ? 1 : 0;
@@ -435,6 +438,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	struct kernel *k = NULL;
 	struct modindex *mi = NULL;
 	char *workdir = NULL;
+	struct build_out *bo = NULL;
 	bool *done = calloc(nt, sizeof(*done));
 	struct group *groups = calloc(nt, sizeof(*groups));
 	struct assemble_params *aps = calloc(nt, sizeof(*aps));
@@ -444,6 +448,10 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	ret->out_dir = xasprintf("%s/%s", o->out_dir, recipe_version(r));
 	if (!done || !groups || !aps || !ret->artifacts)
 		abort();
+	/* Before any work: the out dir is writable, ours alone (locked), and
+	 * cleared of what killed runs left; the new set goes to its private folder. */
+	if (build_out_open(o->out_dir, recipe_version(r), &bo) < 0)
+		goto out;
 
 	const char *inputs[] = {recipe_path(r), NULL};
 	struct stamp st = {.appliance = recipe_name(r), .version = recipe_version(r),
@@ -472,6 +480,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			continue;
 		_cleanup_free_ char *dir = xasprintf("%s/disk%zu", workdir, ng);
 		struct group *g = &groups[ng++];
+		build_test_pause("prepare");
 		if (group_prepare(r, o, base, k, mi, &st, ts, sel, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
 			goto out;
 		aps[ng - 1] = (struct assemble_params){
@@ -491,6 +500,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	double t0 = log_phase_begin("assemble", "%zu disk%s (%s %s), %s", ng, ng > 1 ? "s" : "",
 				    recipe_disk_filesystem(r), recipe_disk_label(r),
 				    strcmp(method, "host") == 0 ? "host tools" : "one libguestfs launch");
+	build_test_pause("assemble");
 	int arc = assemble_disks(aps, ng);
 	ret->t_assemble += log_phase_end("assemble", t0, arc == 0);
 	if (arc < 0 || check_interrupted() < 0)
@@ -502,22 +512,30 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 	/* Artifact slots in target order; each group writes only its own. */
 	size_t slot = 0;
 	for (size_t i = 0; i < ng; i++) {
+		groups[i].stage = build_out_stage(bo);
 		groups[i].first_slot = slot;
 		for (size_t m = 0; m < groups[i].nm; m++)
 			slot += groups[i].members[m].selected ? target_n_artifacts(groups[i].members[m].t) : 0;
 	}
-	if (fs_mkdir_p(ret->out_dir, 0755) < 0)
-		goto out;
 	t0 = now_monotonic();
 	int wrc = write_all(r, o, groups, ng, ret);
 	ret->t_write = now_monotonic() - t0;
 	for (size_t i = 0; i < slot; i++)
 		if (ret->artifacts[i].file)
 			ret->n_artifacts = (unsigned)(i + 1);
-	if (wrc < 0)
+	build_test_pause("write");
+	if (wrc < 0 || check_interrupted() < 0)
 		goto out;
-	rc = build_write_manifest(r, o, &st, ret);
+	/* Publish only a whole set, written, checked and hashed: a signal before
+	 * the exchange leaves the old set, after it the new one. */
+	if (build_out_carry(bo, ret) < 0 || build_write_manifest(r, o, &st, build_out_stage(bo), ret) < 0)
+		goto out;
+	build_test_pause("publish");
+	if (check_interrupted() < 0 || build_out_publish(bo) < 0)
+		goto out;
+	rc = 0;
 out:
+	build_out_free(bo);
 	fs_tmpdir_release(workdir);
 	for (size_t i = 0; i < ng; i++)
 		group_free(&groups[i]);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 struct recipe;
+struct sign_key;
 
 /* How to build. */
 struct build_opts {
@@ -17,6 +18,7 @@ struct build_opts {
 	const char *accel;          /* "auto" | "kvm" | "tcg" */
 	unsigned jobs;              /* writers running at once (-j); 0 or 1: one after another */
 	const char *ova_digest;     /* overrides the ova writer's digest option (sha256|sha1); NULL: the target's */
+	const struct sign_key *sign_key; /* signs manifest.json before the set is published; NULL: unsigned */
 };
 
 /* One written artifact. */
@@ -37,6 +39,7 @@ struct build_result {
 	unsigned n_artifacts;             /* entries in artifacts */
 	char *out_dir;                    /* out_dir/<version> */
 	char *manifest;                   /* path of manifest.json */
+	char *signature;                  /* path of manifest.json.sig; NULL when unsigned */
 	char build_id[17];                /* the whole build's id (all its targets) */
 	double t_prepare;                 /* kernel, modules, initramfs, root filesystem archive */
 	double t_assemble;                /* libguestfs */

@@ -9,6 +9,7 @@
 #include "manifest.h"
 #include "proc.h"
 #include "recipe.h"
+#include "sign.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +23,7 @@
 /* Fill p and *a for one of a target's artifacts. */
 void pending_init(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
 			 const struct target *t, const struct target_artifact *ta_in, uint64_t size,
-			 const char *outdir, struct build_artifact *a, struct pending *p)
+			 const char *outdir, const char *stage, struct build_artifact *a, struct pending *p)
 {
 	p->w = writer_find(ta_in->writer);
 	p->t = t;
@@ -47,7 +48,8 @@ void pending_init(const struct recipe *r, const struct build_opts *o, const stru
 	a->path = xasprintf("%s/%s", outdir, a->file);
 	a->vsize = size;
 	memcpy(a->build_id, st->build_id, sizeof(a->build_id));
-	p->tmp = xasprintf("%s/.%s.tmp-%d", outdir, a->file, (int)getpid());
+	/* Its final name, in the private folder: published with the whole set (build_out_publish). */
+	p->tmp = xasprintf("%s/%s", stage, a->file);
 }
 
 struct writer_input pending_input(const struct recipe *r, const struct stamp *st, const char *raw,
@@ -65,8 +67,8 @@ bool pending_streams(const struct pending *p)
 	return p->w->sink && (!p->w->sink->accepts || p->w->sink->accepts(p->ta));
 }
 
-/* Check a written artifact and move it to its final name; sha256 set means
- * the writer hashed it while writing, else it is hashed here. */
+/* Check a written artifact in the private folder; sha256 set means the
+ * writer hashed it while writing, else it is hashed here. */
 int pending_finish(struct pending *p, int rc)
 {
 	struct build_artifact *a = p->a;
@@ -74,8 +76,6 @@ int pending_finish(struct pending *p, int rc)
 		rc = p->w->check(p->tmp, p->size, p->ta);
 	if (rc == 0 && !a->sha256[0])
 		rc = fs_sha256_file(p->tmp, a->sha256, &a->size);
-	if (rc == 0 && rename(p->tmp, a->path) < 0)
-		rc = err_errno(errno, "renaming into '%s'", a->path);
 	if (rc < 0) {
 		unlink(p->tmp);
 		err_prefix("target '%s'", target_name(p->t));
@@ -178,7 +178,7 @@ int write_whole(const struct recipe *r, const struct stamp *st, const char *raw,
 }
 
 int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-			 struct build_result *res)
+			 const char *stage, struct build_result *res)
 {
 	/* The release manifest (builder/release/manifest.h), then SHA256SUMS for `sha256sum -c`. */
 	_cleanup_free_ char *debian = manifest_host_debian_version();
@@ -202,11 +202,19 @@ int build_write_manifest(const struct recipe *r, const struct build_opts *o, con
 		target_free(t);
 	}
 	res->manifest = xasprintf("%s/manifest.json", res->out_dir);
+	_cleanup_free_ char *staged = xasprintf("%s/manifest.json", stage);
 	if (rc == 0)
-		rc = manifest_write(m, res->manifest);
+		rc = manifest_write(m, staged);
 	manifest_free(m);
 	if (rc < 0)
 		return -1;
+	/* Signed before anything is published: the set goes out with its signature or not at all. */
+	if (o->sign_key) {
+		_cleanup_free_ char *sig = xasprintf("%s.sig", staged);
+		if (sign_file(o->sign_key, staged, sig) < 0)
+			return -1;
+		res->signature = xasprintf("%s.sig", res->manifest);
+	}
 
 	char *buf = NULL;
 	size_t len = 0;
@@ -214,7 +222,7 @@ int build_write_manifest(const struct recipe *r, const struct build_opts *o, con
 	for (unsigned i = 0; i < res->n_artifacts; i++)
 		fprintf(f, "%s  %s\n", res->artifacts[i].sha256, res->artifacts[i].file);
 	fclose(f);
-	_cleanup_free_ char *sums = xasprintf("%s/SHA256SUMS", res->out_dir);
+	_cleanup_free_ char *sums = xasprintf("%s/SHA256SUMS", stage);
 	rc = fs_write_file_atomic(sums, buf, len, 0644);
 	free(buf);
 	return rc;

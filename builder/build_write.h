@@ -23,7 +23,7 @@ struct pending {
 	struct target_option opts[16];   /* copy's options */
 	uint64_t size;                   /* its virtual size (the target's alignment applied) */
 	struct build_artifact *a;        /* its slot in the build result */
-	char *tmp;                       /* temporary file beside the final one (owned) */
+	char *tmp;                       /* its file in the private folder, until published (owned) */
 	const struct writer_patch *patches; /* its layer over the group's disk (the group's); NULL if none */
 	size_t n_patches;                /* entries in patches */
 };
@@ -31,13 +31,13 @@ struct pending {
 /* Fill p and *a for one of a target's artifacts (command-line writer option overrides applied). */
 void pending_init(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
 		  const struct target *t, const struct target_artifact *ta_in, uint64_t size,
-		  const char *outdir, struct build_artifact *a, struct pending *p);
+		  const char *outdir, const char *stage, struct build_artifact *a, struct pending *p);
 /* The writer's input for p. */
 struct writer_input pending_input(const struct recipe *r, const struct stamp *st, const char *raw,
 				  const char *workdir, const struct pending *p);
 /* Whether p's writer takes it as a sink of the group's one reader. */
 bool pending_streams(const struct pending *p);
-/* Check a written artifact (rc: the write's result) and move it to its final name. */
+/* Check and hash a written artifact (rc: the write's result); removed on failure. */
 int pending_finish(struct pending *p, int rc);
 /* Every streamed artifact of ps in one pass over the disk raw. */
 int write_streamed(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
@@ -47,8 +47,9 @@ int write_streamed(const struct recipe *r, const struct stamp *st, const char *r
  * it has patches. */
 int write_whole(const struct recipe *r, const struct stamp *st, const char *raw, const char *workdir,
 		struct pending *ps, size_t n);
-/* manifest.json and SHA256SUMS of a finished build, atomically. */
+/* manifest.json (signed: manifest.json.sig when o->sign_key) and
+ * SHA256SUMS of a finished build, into the private folder stage. */
 int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-			 struct build_result *res);
+			 const char *stage, struct build_result *res);
 
 #endif

@@ -16,6 +16,7 @@
 #include "stamp.h"
 #include "target.h"
 #include "relay.h"
+#include "runs.h"
 #include "writer.h"
 
 #include <getopt.h>
@@ -124,11 +125,10 @@ static int cmd_build(struct cli *c)
 		recipe_free(r);
 		return -1;
 	}
+	o.sign_key = key;
 	double t0 = now_monotonic();
 	int rc = build_run(r, &o, &res);
-	_cleanup_free_ char *sig = rc == 0 && key ? xasprintf("%s.sig", res.manifest) : NULL;
-	if (sig)
-		rc = sign_file(key, res.manifest, sig);
+	const char *sig = res.signature;
 	sign_key_free(key);
 	if (rc == 0) {
 		if (c->json) {
@@ -478,8 +478,10 @@ int main(int argc, char **argv)
 		return exit_code();
 
 	log_init(quiet || c.json);
+	runs_enable();
 	int rc = cmd->run(&c);
 	fs_tmp_cleanup_all();
+	runs_finish(); /* nothing of this run is left to clean: its registry file goes */
 	if (qvsa_interrupted) { /* as a shell reports a command killed by the signal: 130, 143 */
 		fprintf(stderr, "qvsa: interrupted\n");
 		return 128 + qvsa_interrupted;

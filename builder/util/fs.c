@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "err.h"
+#include "runs.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -130,17 +131,25 @@ static int write_all(int fd, const void *data, size_t len)
 
 int fs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
 {
-	_cleanup_free_ char *tmp = xasprintf("%s.tmp-%d", path, (int)getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	/* A fresh name created with O_EXCL (mkostemp): a planted file or symlink
+	 * at a guessable name is never opened, let alone followed. */
+	_cleanup_free_ char *dir = fs_dirname(path);
+	const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	_cleanup_free_ char *tmp = xasprintf("%s/.%s.XXXXXX", dir, base);
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return err_errno(errno, "writing '%s'", path);
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		int e = errno;
 		close(fd);
 		unlink(tmp);
 		return err_errno(e, "writing '%s'", path);
 	}
-	close(fd);
+	if (close(fd) < 0) {
+		int e = errno;
+		unlink(tmp);
+		return err_errno(e, "writing '%s'", path);
+	}
 	if (rename(tmp, path) < 0) {
 		int e = errno;
 		unlink(tmp);
@@ -276,6 +285,19 @@ char *fs_cache_dir(void)
 /* Registered temporary directories (few at a time; a fixed table is enough). */
 static char *tmp_dirs[256];
 
+/* Record dir (newly made, owned by the table) for fs_tmp_cleanup_all and the run registry. */
+static char *tmpdir_register(char *dir)
+{
+	runs_register_path(dir);
+	for (size_t i = 0; i < ELEMENTSOF(tmp_dirs); i++) {
+		if (!tmp_dirs[i]) {
+			tmp_dirs[i] = dir;
+			return xstrdup(dir);
+		}
+	}
+	return dir; /* table full: caller still releases it */
+}
+
 char *fs_tmpdir_new(const char *tag)
 {
 	const char *base = getenv("TMPDIR");
@@ -285,13 +307,18 @@ char *fs_tmpdir_new(const char *tag)
 		free(tmpl);
 		return NULL;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(tmp_dirs); i++) {
-		if (!tmp_dirs[i]) {
-			tmp_dirs[i] = tmpl;
-			return xstrdup(tmpl);
-		}
+	return tmpdir_register(tmpl);
+}
+
+char *fs_tmpdir_new_in(const char *parent, const char *prefix)
+{
+	char *tmpl = xasprintf("%s/%sXXXXXX", parent, prefix);
+	if (!mkdtemp(tmpl)) { /* mode 0700, a name nobody could guess */
+		err_errno(errno, "creating a folder in '%s'", parent);
+		free(tmpl);
+		return NULL;
 	}
-	return tmpl; /* table full: caller still releases it */
+	return tmpdir_register(tmpl);
 }
 
 void fs_tmpdir_release(char *dir)
@@ -301,6 +328,7 @@ void fs_tmpdir_release(char *dir)
 	const char *keep = getenv("QVSA_KEEP_TMP");
 	if (!(keep && *keep && strcmp(keep, "0") != 0))
 		fs_rm_rf(dir);
+	runs_unregister_path(dir);
 	for (size_t i = 0; i < ELEMENTSOF(tmp_dirs); i++) {
 		if (tmp_dirs[i] && strcmp(tmp_dirs[i], dir) == 0) {
 			free(tmp_dirs[i]);
@@ -315,7 +343,8 @@ void fs_tmp_cleanup_all(void)
 {
 	for (size_t i = 0; i < ELEMENTSOF(tmp_dirs); i++) {
 		if (tmp_dirs[i]) {
-			fs_rm_rf(tmp_dirs[i]);
+			if (fs_rm_rf(tmp_dirs[i]) == 0)
+				runs_unregister_path(tmp_dirs[i]);
 			free(tmp_dirs[i]);
 			tmp_dirs[i] = NULL;
 		}

@@ -16,7 +16,8 @@ int fs_mkdir_p(const char *path, unsigned mode);
 int fs_rm_rf(const char *path);
 /* Read a whole file (NUL-terminated). ret_len may be NULL. */
 int fs_read_file(const char *path, char **ret_buf, size_t *ret_len);
-/* Write data to path atomically: "path.tmp-PID" then rename. */
+/* Write data to path atomically: a new ".NAME.XXXXXX" beside it (mkostemp:
+ * O_EXCL, never a planted file or symlink), mode, fsync, then rename. */
 int fs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
 /* Copy a file (sparse-aware: skips all-zero blocks by seeking). */
 int fs_copy_file(const char *src, const char *dst, unsigned mode);
@@ -35,8 +36,13 @@ void sha256_hex(const void *data, size_t len, char hex[65]);
 char *fs_cache_dir(void);
 
 /* Temporary directories registered here are removed by fs_tmp_cleanup_all()
- * (called on every exit path of main, including after SIGINT/SIGTERM). */
+ * (called on every exit path of main, including after SIGINT/SIGTERM), and
+ * listed in the run registry (runs.h) so that the next run removes them
+ * after a kill -9. */
 char *fs_tmpdir_new(const char *tag);
+/* A private folder PARENT/PREFIXxxxxxx (mkdtemp: mode 0700), registered the
+ * same way (and in the run registry, runs.h). */
+char *fs_tmpdir_new_in(const char *parent, const char *prefix);
 void fs_tmpdir_release(char *dir); /* rm -rf and unregister; frees dir */
 void fs_tmp_cleanup_all(void);
 

@@ -242,7 +242,7 @@ Test(build_patch, whole_file_writers_read_a_patched_copy_grown_to_their_size)
 	stamp_init(&st);
 	struct build_artifact a = {0};
 	struct pending p = {0};
-	pending_init(r, &o, &st, t, target_artifact_at(t, 0), 4 * MIB, out, &a, &p);
+	pending_init(r, &o, &st, t, target_artifact_at(t, 0), 4 * MIB, out, out, &a, &p);
 	static const uint8_t mine[] = "this artifact's bytes";
 	struct writer_patch patch = {.offset = MIB, .data = mine, .len = sizeof(mine)};
 	p.patches = &patch;
