@@ -101,15 +101,14 @@ static int verify_identify(struct cli *c, const char *dd, const char *arg, struc
 		return -1;
 	}
 	if (c->json && c->offline) {
-		printf("{\"artifact\": ");
-		json_write_str(stdout, arg);
-		printf(", \"verified\": true, \"file\": ");
-		json_write_str(stdout, ret->file);
-		printf(", \"target\": \"%s\", \"version\": ", ret->target);
-		json_write_str(stdout, ret->version);
-		printf(", \"manifest\": ");
-		json_write_str(stdout, c->manifest);
-		printf("}\n");
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "artifact", json_object_new_string(arg));
+		json_object_object_add(o, "verified", json_object_new_boolean(1));
+		json_object_object_add(o, "file", json_new_str_or_null(ret->file));
+		json_object_object_add(o, "target", json_new_str_or_null(ret->target));
+		json_object_object_add(o, "version", json_new_str_or_null(ret->version));
+		json_object_object_add(o, "manifest", json_object_new_string(c->manifest));
+		json_print_put(stdout, o);
 	} else if (!c->json) {
 		printf("%s: OK: %s of %s (target %s): signature, SHA-256 and stamp match %s\n", arg, ret->file,
 		       ret->version, ret->target, c->manifest);
@@ -138,27 +137,30 @@ static void verify_print_table(const struct verify_job *jobs, size_t nj)
 	}
 }
 
+/* One object per artifact, in a list: keys as docs/verify.md names them. */
 static void verify_print_json(const struct verify_job *jobs, size_t nj)
 {
-	printf("[");
+	json_object *list = json_object_new_array();
 	for (size_t i = 0; i < nj; i++) {
 		const struct verify_result *r = &jobs[i].result;
-		printf("%s{\"target\": \"%s\", \"artifact\": ", i ? ", " : "", target_name(jobs[i].target));
-		json_write_str(stdout, jobs[i].artifact);
-		printf(", \"passed\": %s, \"devices\": ", r->passed ? "true" : "false");
-		json_write_str(stdout, r->devices);
-		printf(", \"channel\": ");
-		json_write_str(stdout, r->channel);
-		printf(", \"ready\": %s", r->ready ? "true" : "false");
-		printf(", \"seconds\": {\"prepare\": %.1f, \"audit\": %.1f, \"boot\": %.1f, \"personalize\": %.1f, "
-		       "\"check\": %.1f}, \"reason\": ",
-		       r->t_prepare, r->t_audit, r->t_boot, r->t_personalize, r->t_check);
-		json_write_str(stdout, r->reason);
-		printf(", \"components\": ");
-		json_write_str(stdout, r->components);
-		printf("}");
+		json_object *o = json_object_new_object(), *secs = json_object_new_object();
+		json_object_object_add(o, "target", json_object_new_string(target_name(jobs[i].target)));
+		json_object_object_add(o, "artifact", json_new_str_or_null(jobs[i].artifact));
+		json_object_object_add(o, "passed", json_object_new_boolean(r->passed));
+		json_object_object_add(o, "devices", json_object_new_string(r->devices));
+		json_object_object_add(o, "channel", json_object_new_string(r->channel));
+		json_object_object_add(o, "ready", json_object_new_boolean(r->ready));
+		json_object_object_add(secs, "prepare", json_new_seconds(r->t_prepare));
+		json_object_object_add(secs, "audit", json_new_seconds(r->t_audit));
+		json_object_object_add(secs, "boot", json_new_seconds(r->t_boot));
+		json_object_object_add(secs, "personalize", json_new_seconds(r->t_personalize));
+		json_object_object_add(secs, "check", json_new_seconds(r->t_check));
+		json_object_object_add(o, "seconds", secs);
+		json_object_object_add(o, "reason", json_object_new_string(r->reason));
+		json_object_object_add(o, "components", json_object_new_string(r->components));
+		json_object_array_add(list, o);
 	}
-	printf("]\n");
+	json_print_put(stdout, list);
 }
 
 /* The artifacts to verify: the recipe's (or --target's, or --all) in --out, or the one named. */
@@ -343,25 +345,23 @@ int cmd_inspect(struct cli *c)
 	if (!contents[0]) {
 		rc = err_input("artifact '%s': no /etc/qvsa-release inside", art);
 	} else if (c->json) {
-		printf("{\"artifact\": ");
-		json_write_str(stdout, art);
-		printf(", \"os\": ");
-		if (!contents[2])
-			printf("null");
+		json_object *o = json_object_new_object(), *os = NULL;
+		json_object_object_add(o, "artifact", json_object_new_string(art));
+		if (contents[2]) /* no os-release: "os": null */
+			os = json_object_new_object();
 		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {
 			_cleanup_free_ char *v = stamp_get(contents[2], os_keys[i]);
-			printf("%s\"%s\": ", i ? ", " : "{", os_keys[i]);
-			json_write_str(stdout, v);
+			json_object_object_add(os, os_keys[i], json_new_str_or_null(v));
 		}
-		printf("%s", contents[2] ? "}" : "");
+		json_object_object_add(o, "os", os);
 		const char *keys[] = {"APPLIANCE", "BOOTSTRAP_VERSION", "BUILD_ID", "BUILD_DATE", "RECIPE_SHA256",
 				      "TARGETS", "KERNEL"};
 		for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
 			_cleanup_free_ char *v = stamp_get(contents[0], keys[i]);
-			printf(", \"%s\": ", keys[i]);
-			json_write_str(stdout, v);
+			json_object_object_add(o, keys[i], json_new_str_or_null(v));
 		}
-		printf(", \"personalized\": %s}\n", contents[1] ? "true" : "false");
+		json_object_object_add(o, "personalized", json_object_new_boolean(contents[1] != NULL));
+		json_print_put(stdout, o);
 	} else {
 		printf("# os (/etc/os-release)%s\n", contents[2] ? "" : ": none");
 		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {

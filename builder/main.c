@@ -74,19 +74,24 @@ static int cmd_targets(struct cli *c)
 	_cleanup_strv_ char **names = NULL;
 	if (target_list(dd, &names) < 0)
 		return -1;
+	_cleanup_json_ json_object *list = c->json ? json_object_new_array() : NULL;
 	for (char **n = names; *n; n++) {
 		struct target *t = NULL;
 		if (target_find(dd, *n, &t) < 0)
 			return -1;
-		if (c->json)
-			printf("%s{\"name\": \"%s\", \"writer\": \"%s\", \"firmware\": \"%s\"}", n == names ? "[" : ", ",
-			       *n, target_writer(t), target_firmware(t));
-		else
+		if (c->json) {
+			json_object *o = json_object_new_object();
+			json_object_object_add(o, "name", json_object_new_string(*n));
+			json_object_object_add(o, "writer", json_object_new_string(target_writer(t)));
+			json_object_object_add(o, "firmware", json_object_new_string(target_firmware(t)));
+			json_object_array_add(list, o);
+		} else {
 			printf("%-12s %-6s %-5s %s\n", *n, target_writer(t), target_firmware(t), target_description(t));
+		}
 		target_free(t);
 	}
-	if (c->json)
-		printf("%s]\n", names[0] ? "" : "[");
+	if (list)
+		json_print_put(stdout, TAKE_PTR(list));
 	return 0;
 }
 
@@ -132,21 +137,26 @@ static int cmd_build(struct cli *c)
 	sign_key_free(key);
 	if (rc == 0) {
 		if (c->json) {
-			printf("{\"out_dir\": ");
-			json_write_str(stdout, res.out_dir);
-			printf(", \"manifest\": ");
-			json_write_str(stdout, res.manifest);
-			printf(", \"signature\": ");
-			json_write_str(stdout, sig);
-			printf(", \"build_id\": \"%s\", \"seconds\": {\"prepare\": %.1f, \"assemble\": %.1f, \"write\": %.1f}, \"artifacts\": [",
-			       res.build_id, res.t_prepare, res.t_assemble, res.t_write);
+			json_object *doc = json_object_new_object(), *secs = json_object_new_object(),
+				    *arts = json_object_new_array();
+			json_object_object_add(doc, "out_dir", json_new_str_or_null(res.out_dir));
+			json_object_object_add(doc, "manifest", json_new_str_or_null(res.manifest));
+			json_object_object_add(doc, "signature", json_new_str_or_null(sig));
+			json_object_object_add(doc, "build_id", json_object_new_string(res.build_id));
+			json_object_object_add(secs, "prepare", json_new_seconds(res.t_prepare));
+			json_object_object_add(secs, "assemble", json_new_seconds(res.t_assemble));
+			json_object_object_add(secs, "write", json_new_seconds(res.t_write));
+			json_object_object_add(doc, "seconds", secs);
 			for (unsigned i = 0; i < res.n_artifacts; i++) {
-				printf("%s{\"target\": \"%s\", \"path\": ", i ? ", " : "", res.artifacts[i].target);
-				json_write_str(stdout, res.artifacts[i].path);
-				printf(", \"size\": %llu, \"sha256\": \"%s\"}", (unsigned long long)res.artifacts[i].size,
-				       res.artifacts[i].sha256);
+				json_object *a = json_object_new_object();
+				json_object_object_add(a, "target", json_new_str_or_null(res.artifacts[i].target));
+				json_object_object_add(a, "path", json_new_str_or_null(res.artifacts[i].path));
+				json_object_object_add(a, "size", json_object_new_uint64(res.artifacts[i].size));
+				json_object_object_add(a, "sha256", json_object_new_string(res.artifacts[i].sha256));
+				json_object_array_add(arts, a);
 			}
-			printf("]}\n");
+			json_object_object_add(doc, "artifacts", arts);
+			json_print_put(stdout, doc);
 		} else {
 			printf("built %s (%s) in %.1fs: prepare %.1fs, assemble %.1fs, write %.1fs\n", recipe_version(r),
 			       res.build_id, now_monotonic() - t0, res.t_prepare, res.t_assemble, res.t_write);

@@ -135,6 +135,22 @@ int writer_stream_one(const struct writer_ops *w, const struct writer_input *in,
 /* The writer called name, or NULL. */
 const struct writer_ops *writer_find(const char *name);
 
+/* What `qemu-img info --output=json` says of an image. */
+struct writer_img_info {
+	char format[16];       /* "format": "qcow2", "vmdk", "raw", ... */
+	uint64_t virtual_size; /* "virtual-size" in bytes, > 0 */
+	char compat[8];        /* qcow2's format-specific "compat" ("1.1"); "" for other formats */
+	char create_type[32];  /* vmdk's format-specific "create-type" ("streamOptimized"); "" for others */
+};
+
+/* Parse qemu-img info's JSON output about path (named in messages) into
+ * ret. Returns 0, or -1 with an error recorded when it is not one JSON
+ * object with a "format" string and a positive whole "virtual-size". */
+int writer_img_info_parse(const char *json, const char *path, struct writer_img_info *ret) __attribute__((nonnull));
+/* Run qemu-img info on path, of format fmt (NULL: qemu-img probes it), and
+ * parse its output: 0, or -1 with an error recorded. */
+int writer_img_info(const char *path, const char *fmt, struct writer_img_info *ret) __attribute__((nonnull(1, 3)));
+
 /* Shared by writers that use qemu-img: virtual size and format as qemu-img
  * reports them; records an error naming the artifact if they differ. */
 int writer_qemu_img_check(const char *artifact, const char *format, uint64_t expect_size);

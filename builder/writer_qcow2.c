@@ -283,12 +283,10 @@ static int qcow2_check(const char *artifact, uint64_t expect_size, const struct 
 	if (writer_qemu_img_check(artifact, "qcow2", expect_size) < 0)
 		return -1;
 	const char *compat = target_artifact_option(a, "compat");
-	const char *info[] = {"qemu-img", "info", "--output=json", artifact, NULL};
-	_cleanup_free_ char *out = NULL;
-	if (proc_run(info, NULL, &out) < 0)
+	struct writer_img_info info;
+	if (writer_img_info(artifact, "qcow2", &info) < 0)
 		return -1;
-	_cleanup_free_ char *want = xasprintf("\"compat\": \"%s\"", compat ? compat : "1.1");
-	if (!strstr(out, want))
+	if (strcmp(info.compat, compat ? compat : "1.1") != 0)
 		return err_fail("artifact '%s': qcow2 is not compat %s", artifact, compat ? compat : "1.1");
 	return 0;
 }

@@ -66,10 +66,12 @@ int release_cmd_merge(const char *out, char *const *ins, int n, bool json)
 		free(buf);
 	}
 	if (rc == 0 && json) {
-		printf("{\"manifest\": ");
-		json_write_str(stdout, out);
-		printf(", \"build_id\": \"%s\", \"inputs\": %d, \"artifacts\": %zu}\n", manifest_build(merged)->build_id,
-		       n, manifest_n_artifacts(merged));
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "manifest", json_object_new_string(out));
+		json_object_object_add(o, "build_id", json_object_new_string(manifest_build(merged)->build_id));
+		json_object_object_add(o, "inputs", json_object_new_int(n));
+		json_object_object_add(o, "artifacts", json_object_new_uint64(manifest_n_artifacts(merged)));
+		json_print_put(stdout, o);
 	} else if (rc == 0) {
 		printf("merged %d manifest%s into %s: %zu artifacts, build %s\n", n, n > 1 ? "s" : "", out,
 		       manifest_n_artifacts(merged), manifest_build(merged)->build_id);

@@ -2,6 +2,7 @@
 
 #include "cleanup.h"
 #include "err.h"
+#include "json.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -261,104 +262,37 @@ int console_type(const char *socket_path, const char *text, int timeout_ms)
 	}
 }
 
-static const char *skip_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* Parse the JSON string starting at the quote at p into out (len may be 0).
- * Returns the position after the closing quote, or NULL if malformed. */
-static const char *parse_string(const char *p, char *out, size_t len)
+/* Copy s into out (len > 0), cut to fit, with control bytes (but '\n' and
+ * '\t') and each non-ASCII character made '?': the guest's text reaches a
+ * terminal. */
+static void copy_printable(const char *s, char *out, size_t len)
 {
 	size_t o = 0;
-	if (*p++ != '"')
-		return NULL;
-	while (*p && *p != '"') {
-		char ch = *p++;
-		if (ch == '\\') {
-			char e = *p++;
-			switch (e) {
-			case 'n': ch = '\n'; break;
-			case 't': ch = '\t'; break;
-			case 'r': ch = '\r'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case '"': case '\\': case '/': ch = e; break;
-			case 'u': {
-				unsigned v = 0;
-				for (int i = 0; i < 4; i++, p++) {
-					char h = *p;
-					if (h >= '0' && h <= '9')
-						v = v * 16 + (unsigned)(h - '0');
-					else if ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
-						v = v * 16 + (unsigned)((h | 0x20) - 'a' + 10);
-					else
-						return NULL;
-				}
-				ch = v >= 0x20 && v < 0x7f ? (char)v : '?';
-				break;
-			}
-			default: return NULL;
-			}
-		}
-		if (o + 1 < len)
-			out[o++] = ch;
-	}
-	if (len > 0)
-		out[o] = 0;
-	return *p == '"' ? p + 1 : NULL;
-}
-
-/* Skip one JSON value (string, object, array or scalar); NULL if malformed. */
-static const char *skip_value(const char *p)
-{
-	if (*p == '"')
-		return parse_string(p, NULL, 0);
-	if (*p != '{' && *p != '[') {
-		while (*p && *p != ',' && *p != '}' && *p != ']' && *p != ' ')
-			p++;
-		return p;
-	}
-	int depth = 0;
-	while (*p) {
-		if (*p == '"') {
-			if (!(p = parse_string(p, NULL, 0)))
-				return NULL;
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && o + 1 < len; p++) {
+		if ((*p & 0xc0) == 0x80) /* a UTF-8 continuation byte: its character is already a '?' */
 			continue;
-		}
-		if (*p == '{' || *p == '[')
-			depth++;
-		else if ((*p == '}' || *p == ']') && --depth == 0)
-			return p + 1;
-		p++;
+		out[o++] = *p >= 0x80 || *p == 0x7f || (*p < 0x20 && *p != '\n' && *p != '\t') ? '?' : (char)*p;
 	}
-	return NULL;
+	out[o] = 0;
 }
 
-bool console_json_string(const char *json, const char *key, char *out, size_t len)
+int console_status_parse(const char *json, struct console_status_fields *ret)
 {
-	if (len > 0)
-		out[0] = 0;
-	const char *p = skip_ws(json);
-	if (*p++ != '{')
-		return false;
-	for (;;) {
-		char k[128];
-		p = skip_ws(p);
-		if (*p != '"' || !(p = parse_string(p, k, sizeof(k))))
-			return false;
-		p = skip_ws(p);
-		if (*p++ != ':')
-			return false;
-		p = skip_ws(p);
-		if (strcmp(k, key) == 0)
-			return *p == '"' && parse_string(p, out, len) != NULL;
-		if (!(p = skip_value(p)))
-			return false;
-		p = skip_ws(p);
-		if (*p++ != ',')
-			return false;
-	}
+	const char *why = NULL;
+	size_t at = 0;
+	_cleanup_json_ json_object *o = json_parse(json, &why, &at);
+	/* The line as seen, for the message: console lines are cut the same way. */
+	char seen[CONSOLE_LINE_MAX + 1];
+	copy_printable(json, seen, sizeof(seen));
+	if (!o)
+		return err_fail("QVSA-STATUS line is not JSON (%s at byte %zu): %s", why, at, seen);
+	if (!json_object_is_type(o, json_type_object))
+		return err_fail("QVSA-STATUS line is not a JSON object: %s", seen);
+	const char *status = json_member_str(o, "status");
+	if (!status)
+		return err_fail("QVSA-STATUS line has no \"status\" string: %s", seen);
+	copy_printable(status, ret->status, sizeof(ret->status));
+	copy_printable(json_member_str(o, "channel"), ret->channel, sizeof(ret->channel));
+	copy_printable(json_member_str(o, "reason"), ret->reason, sizeof(ret->reason));
+	return 0;
 }

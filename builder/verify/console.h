@@ -56,9 +56,18 @@ void console_prompt_answered(struct console *c) __attribute__((nonnull));
  * or the guest took not all within timeout_ms). */
 int console_type(const char *socket_path, const char *text, int timeout_ms) __attribute__((nonnull));
 
-/* The string value of top-level "key" in a flat JSON object (basic escapes
- * decoded, \uXXXX outside ASCII becomes '?'), into out (always NUL-terminated).
- * Returns false if key is absent or not a string. */
-bool console_json_string(const char *json, const char *key, char *out, size_t len) __attribute__((nonnull));
+/* What verify reads from the agent's status line (docs/personalization.md). */
+struct console_status_fields {
+	char status[16];   /* "success", "failure", "skipped", ...; never "" after a parse */
+	char channel[32];  /* the channel the agent named, or "" */
+	char reason[512];  /* why it failed or skipped, or "" */
+};
+
+/* Parse the JSON of a status line (console_status) into ret: members other
+ * than "status" may be absent or of another type (then ""); strings are cut
+ * to fit, control bytes but '\n' and '\t' and non-ASCII characters become
+ * '?'. Returns 0, or -1 with an error recorded when the text is not one JSON
+ * object with a "status" string (a cut-off line, garbage). */
+int console_status_parse(const char *json, struct console_status_fields *ret) __attribute__((nonnull));
 
 #endif

@@ -50,7 +50,6 @@ int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 	const char *status = console_status(r->con);
 	struct stub_report rep;
 	stub_report(r->stub, &rep);
-	char st[64] = "", why[512] = "";
 
 	if (end == VM_END_INTERRUPTED)
 		return run_fail(r, "interrupted by signal");
@@ -73,19 +72,21 @@ int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s)
 			return run_fail(r, "no QVSA-STATUS line within %u s (agent missing or hung?)%s", timeout_s, hint);
 		return run_fail(r, "the VM stopped (%s) without a QVSA-STATUS line%s", vm_end_describe(end), hint);
 	}
-	console_json_string(status, "status", st, sizeof(st));
-	console_json_string(status, "channel", r->res->channel, sizeof(r->res->channel));
+	struct console_status_fields sf;
+	if (console_status_parse(status, &sf) < 0)
+		return run_fail_recorded(r);
+	snprintf(r->res->channel, sizeof(r->res->channel), "%s", sf.channel);
 	struct platform_report pr;
 	platform_report(r->plat, &pr);
 	r->res->ready = pr.ready;
-	if (strcmp(st, "success") != 0) {
-		if (!console_json_string(status, "reason", why, sizeof(why)))
-			snprintf(why, sizeof(why), "%s", status);
+	if (strcmp(sf.status, "success") != 0) {
+		/* Without a reason, the whole line is the best explanation there is. */
+		const char *why = sf.reason[0] ? sf.reason : status;
 		/* The guest hung up during the handshake: it did not trust the platform. */
 		if (rep.requests == 0 && rep.tls_failures > 0)
 			return run_fail(r, "the appliance refused the platform's certificate (%s): %s",
 					rep.tls_error ? rep.tls_error : "handshake failed", why);
-		return run_fail(r, "agent reported status '%s': %s", st[0] ? st : "?", why);
+		return run_fail(r, "agent reported status '%s': %s", sf.status, why);
 	}
 	/* The platform's own channel, by its own rules, and nothing else. */
 	if (strcmp(r->res->channel, r->pops->channel) != 0)

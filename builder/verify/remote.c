@@ -7,9 +7,9 @@
 #include "log.h"
 #include "proc.h"
 #include "vm.h"
+#include "writer.h"
 
 #include <fcntl.h>
-#include <json-c/json.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <string.h>
@@ -455,17 +455,9 @@ int remote_download(struct remote_pool *rp, const char *vol, const char *path)
 
 int remote_virtual_size(const char *path, const char *fmt, uint64_t *ret)
 {
-	const char *argv[] = {"qemu-img", "info", "--output=json", "-f", fmt, path, NULL};
-	_cleanup_free_ char *out = NULL;
-	if (proc_run(argv, NULL, &out) < 0)
+	struct writer_img_info info;
+	if (writer_img_info(path, fmt, &info) < 0)
 		return -1;
-	json_object *root = json_tokener_parse(out), *v = NULL;
-	int rc = 0;
-	if (root && json_object_object_get_ex(root, "virtual-size", &v) && json_object_is_type(v, json_type_int) &&
-	    json_object_get_int64(v) > 0)
-		*ret = (uint64_t)json_object_get_int64(v);
-	else
-		rc = err_fail("qemu-img info '%s': no virtual size", path);
-	json_object_put(root);
-	return rc;
+	*ret = info.virtual_size;
+	return 0;
 }

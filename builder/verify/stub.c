@@ -9,6 +9,7 @@
 #include "err.h"
 #include "fs.h"
 #include "httpd.h"
+#include "json.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -41,138 +42,36 @@ struct stub {
 	char *snap[5];          /* copies handed out by the last stub_report, owned */
 };
 
-/* Decode one JSON string at *p (after the opening quote); NULL if malformed. */
-static char *stub_json_string(const char **p)
-{
-	const char *s = *p;
-	_cleanup_free_ char *out = malloc(strlen(s) + 1);
-	if (!out)
-		abort();
-	size_t n = 0;
-	for (; *s && *s != '"'; s++) {
-		if ((unsigned char)*s < 0x20)
-			return NULL;
-		if (*s != '\\') {
-			out[n++] = *s;
-			continue;
-		}
-		s++;
-		switch (*s) {
-		case '"': case '\\': case '/': out[n++] = *s; break;
-		case 'n': out[n++] = '\n'; break;
-		case 't': out[n++] = '\t'; break;
-		case 'r': out[n++] = '\r'; break;
-		case 'b': out[n++] = '\b'; break;
-		case 'f': out[n++] = '\f'; break;
-		case 'u': {
-			char hex[5] = { 0 }, *e;
-			if (strnlen(s + 1, 4) < 4)
-				return NULL;
-			memcpy(hex, s + 1, 4);
-			unsigned long v = strtoul(hex, &e, 16);
-			/* the fields we read are ASCII; anything else is kept as '?' */
-			if (*e || v == 0)
-				return NULL;
-			out[n++] = v < 0x80 ? (char)v : '?';
-			s += 4;
-			break;
-		}
-		default:
-			return NULL;
-		}
-	}
-	if (*s != '"')
-		return NULL;
-	out[n] = 0;
-	*p = s + 1;
-	return TAKE_PTR(out);
-}
-
-/* Skip any JSON value at *p (nested containers included); -1 if malformed. */
-static int stub_json_skip(const char **p)
-{
-	const char *s = *p;
-	int depth = 0;
-	do {
-		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n' || *s == ',' || *s == ':')
-			s++;
-		if (*s == '"') {
-			s++;
-			char *str = stub_json_string(&s);
-			if (!str)
-				return -1;
-			free(str);
-		} else if (*s == '{' || *s == '[') {
-			depth++;
-			s++;
-		} else if (*s == '}' || *s == ']') {
-			if (depth == 0)
-				return -1;
-			depth--;
-			s++;
-		} else if (*s) {
-			size_t n = strcspn(s, ",}] \t\r\n");
-			if (n == 0)
-				return -1;
-			s += n;
-		} else {
-			return -1;
-		}
-	} while (depth > 0);
-	*p = s;
-	return 0;
-}
-
-/* The string (or number) fields perscode, bootstrap_version, arch of a flat
- * JSON object; unknown members are skipped. 0, or -1 with *ret_why. */
+/* The fields perscode, bootstrap_version, arch of the request's JSON object,
+ * each a string or a whole number (kept as written); unknown members are
+ * ignored. 0, or -1 with *ret_why. */
 static int stub_json_fields(const char *body, char *ret[3], const char **ret_why)
 {
 	static const char *const names[3] = { "perscode", "bootstrap_version", "arch" };
-	const char *s = body + strspn(body, " \t\r\n");
+	static const char *const wrong_type[3] = { "malformed request: perscode is not a string",
+						   "malformed request: bootstrap_version is not a string",
+						   "malformed request: arch is not a string" };
+	const char *why = NULL;
+	size_t at = 0;
+	_cleanup_json_ json_object *o = json_parse(body, &why, &at);
 	*ret_why = "malformed request: body is not a JSON object";
-	if (*s++ != '{')
+	if (!o || !json_object_is_type(o, json_type_object))
 		return -1;
-	for (;;) {
-		s += strspn(s, " \t\r\n");
-		if (*s == '}')
-			break;
-		if (*s++ != '"')
-			return -1;
-		_cleanup_free_ char *key = stub_json_string(&s);
-		if (!key)
-			return -1;
-		s += strspn(s, " \t\r\n");
-		if (*s++ != ':')
-			return -1;
-		s += strspn(s, " \t\r\n");
-		int idx = -1;
-		for (int i = 0; i < 3; i++)
-			if (strcmp(key, names[i]) == 0)
-				idx = i;
-		if (idx >= 0 && *s == '"') {
-			s++;
-			char *v = stub_json_string(&s);
-			if (!v)
-				return -1;
-			free(ret[idx]);
-			ret[idx] = v;
-		} else if (idx >= 0 && *s >= '0' && *s <= '9') {
-			size_t n = strspn(s, "0123456789");
-			free(ret[idx]);
-			ret[idx] = strndup(s, n);
-			s += n;
-		} else if (stub_json_skip(&s) < 0) {
+	for (int i = 0; i < 3; i++) {
+		json_object *v = NULL;
+		if (!json_object_object_get_ex(o, names[i], &v) || json_object_is_type(v, json_type_null))
+			continue;
+		const char *s = json_member_str(o, names[i]);
+		/* json-c prints a whole number back as written, but clamps one out of range. */
+		if (!s && json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0 &&
+		    json_object_get_int64(v) < INT64_MAX)
+			s = json_object_get_string(v);
+		if (!s) {
+			*ret_why = wrong_type[i];
 			return -1;
 		}
-		s += strspn(s, " \t\r\n");
-		if (*s == ',')
-			s++;
-		else if (*s != '}')
-			return -1;
+		ret[i] = xstrdup(s);
 	}
-	s++;
-	if (s[strspn(s, " \t\r\n")] != 0)
-		return -1;
 	if (!ret[0]) {
 		*ret_why = "malformed request: no perscode";
 		return -1;

@@ -125,22 +125,68 @@ Test(console, follow_growing_file)
 	unlink(path);
 }
 
-Test(console, json_string_fields)
+/* The status lines docs/personalization.md shows, as the agent prints them. */
+Test(console, status_parse_recorded_lines)
 {
-	char v[64];
+	struct console_status_fields f;
+	cr_assert_eq(console_status_parse("{\"status\":\"success\",\"channel\":\"nocloud\",\"version\":\"qVSA-2.7\","
+					  "\"components\":{\"ML\":\"3.1.0\",\"SCAND\":\"12.9.5\"}}", &f), 0, "%s", err_msg());
+	cr_expect_str_eq(f.status, "success");
+	cr_expect_str_eq(f.channel, "nocloud");
+	cr_expect_str_eq(f.reason, "");
+	cr_assert_eq(console_status_parse("{\"status\":\"failure\",\"stage\":\"platform\",\"channel\":\"ec2\","
+					  "\"reason\":\"unknown personalization code\"}", &f), 0);
+	cr_expect_str_eq(f.status, "failure");
+	cr_expect_str_eq(f.channel, "ec2");
+	cr_expect_str_eq(f.reason, "unknown personalization code");
+	cr_assert_eq(console_status_parse("{\"status\":\"skipped\",\"version\":\"qVSA-2.7\",\"reason\":\"already personalized\"}",
+					  &f), 0);
+	cr_expect_str_eq(f.status, "skipped");
+	cr_expect_str_eq(f.channel, "", "no channel named");
+}
+
+Test(console, status_parse_nesting_escapes_and_cuts)
+{
+	struct console_status_fields f;
 	const char *j = "{\"stage\": \"platform\", \"n\": 3, \"obj\": {\"status\": \"nested\"}, \"list\": [\"a\", \"]\"],"
-			" \"status\" : \"failure\", \"reason\": \"code \\\"12\\\" rejected\\n\\u0041\\u00e9\"}";
-	cr_expect(console_json_string(j, "status", v, sizeof(v)));
-	cr_expect_str_eq(v, "failure", "a nested key of the same name must not match");
-	cr_expect(console_json_string(j, "reason", v, sizeof(v)));
-	cr_expect_str_eq(v, "code \"12\" rejected\nA?");
-	cr_expect(console_json_string(j, "stage", v, 4));
-	cr_expect_str_eq(v, "pla", "cut to the buffer");
-	cr_expect(!console_json_string(j, "n", v, sizeof(v)), "not a string");
-	cr_expect(!console_json_string(j, "missing", v, sizeof(v)));
-	cr_expect(!console_json_string("not json", "status", v, sizeof(v)));
-	cr_expect(!console_json_string("{\"status\":\"unterminated", "status", v, sizeof(v)));
-	cr_expect(!console_json_string("{}", "status", v, sizeof(v)));
+			" \"channel\": 7, \"status\" : \"failure\", \"reason\": \"code \\\"12\\\" rejected\\n\\u0041\\u00e9\\u001b[2J\"}";
+	cr_assert_eq(console_status_parse(j, &f), 0, "%s", err_msg());
+	cr_expect_str_eq(f.status, "failure", "a nested key of the same name must not match");
+	cr_expect_str_eq(f.channel, "", "a channel that is not a string reads as none");
+	cr_expect_str_eq(f.reason, "code \"12\" rejected\nA??[2J", "non-ASCII and escape bytes become '?'");
+	char longer[1024];
+	snprintf(longer, sizeof(longer), "{\"status\":\"failure\",\"reason\":\"%0700d\"}", 0);
+	cr_assert_eq(console_status_parse(longer, &f), 0);
+	cr_expect_eq(strlen(f.reason), sizeof(f.reason) - 1, "cut to the buffer");
+}
+
+/* What a broken guest or a garbled console can leave: a clear error, never a crash. */
+Test(console, status_parse_refuses_malformed_lines)
+{
+	static const struct {
+		const char *line, *why;
+	} bad[] = {
+		{"{\"status\":\"success\",\"components\":{\"ML\":\"3.", "unexpected end of input at byte 42"},
+		{"{\"status\":\"unterminated", "unexpected end of input"},
+		{"not json", "is not JSON"},
+		{"", "unexpected end of input at byte 0"},
+		{"{\"status\":\"success\"} trailing", "is not JSON"},
+		{"{\"status\":\"success\",}", "is not JSON"},
+		{"[\"status\", \"success\"]", "is not a JSON object"},
+		{"\"success\"", "is not a JSON object"},
+		{"{}", "no \"status\" string"},
+		{"{\"status\": 1}", "no \"status\" string"},
+		{"{\"status\": \"succ\\u0000ess\"}", "no \"status\" string"},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct console_status_fields f;
+		err_clear();
+		cr_assert_eq(console_status_parse(bad[i].line, &f), -1, "accepted: %s", bad[i].line);
+		cr_assert_not_null(err_msg());
+		cr_expect(strstr(err_msg(), "QVSA-STATUS line"), "%s", err_msg());
+		cr_expect(strstr(err_msg(), bad[i].why), "%s: expected '%s' in: %s", bad[i].line, bad[i].why, err_msg());
+	}
+	err_clear();
 }
 
 /* A recorded console session on a platform without a channel: the agent

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "cleanup.h"
+#include "json.h"
 #include "platform_test.h"
 
 Test(platform_table, names_come_from_the_table)
@@ -329,6 +330,33 @@ Test(platform_oci, bearer_rules_and_base64, .init = pt_setup, .fini = pt_teardow
 	platform_stop(p);
 }
 
+/* The instance document (GET /opc/v2/instance/) is JSON whatever the host
+ * name holds, and carries the same user-data. */
+Test(platform_oci, instance_document, .init = pt_setup, .fini = pt_teardown)
+{
+	struct platform_env env = pt_env();
+	env.hostname = "odd \"name\"\\\n";
+	struct platform *p = NULL;
+	cr_assert_eq(platform_prepare(platform_find("oci"), &env, &p), 0, "%s", err_msg());
+	const char *ok[] = { "Authorization", "Bearer Oracle", NULL };
+	struct httpd_response r = pt_call(p, PT_IMDS, "GET", "/opc/v2/instance/", NULL, ok);
+	cr_assert_eq(r.status, 200);
+	cr_assert_str_eq(r.content_type, "application/json");
+	const char *why = NULL;
+	size_t at = 0;
+	_cleanup_json_ json_object *doc = json_parse(pt_body(&r), &why, &at);
+	cr_assert_not_null(doc, "%s at %zu: %s", why, at, pt_body(&r));
+	cr_assert_str_eq(json_member_str(doc, "hostname"), env.hostname);
+	cr_assert(strncmp(json_member_str(doc, "id"), "ocid1.instance.oc1.iad.", 23) == 0, "%s", pt_body(&r));
+	const char *b64 = json_member_str(json_member(doc, "metadata", json_type_object), "user_data");
+	cr_assert_not_null(b64, "%s", pt_body(&r));
+	_cleanup_free_ char *ud = pt_unbase64(b64);
+	cr_assert_str_eq(ud, PT_USER_DATA);
+	free(r.body);
+	cr_assert(pt_report(p).delivered, "the document holds the user-data");
+	platform_stop(p);
+}
+
 /* ---- OpenStack ---- */
 
 Test(platform_openstack, metadata_service, .init = pt_setup, .fini = pt_teardown)
@@ -337,8 +365,15 @@ Test(platform_openstack, metadata_service, .init = pt_setup, .fini = pt_teardown
 	struct httpd_response r = pt_call(p, PT_IMDS, "GET", "/openstack/latest/meta_data.json", NULL, NULL);
 	cr_assert_eq(r.status, 200);
 	cr_assert_str_eq(r.content_type, "application/json");
-	cr_assert(strstr(pt_body(&r), "\"hostname\": \"qvsa-verify\""), "%s", pt_body(&r));
-	cr_assert(strstr(pt_body(&r), "\"uuid\": \""), "%s", pt_body(&r));
+	const char *why = NULL;
+	size_t at = 0;
+	_cleanup_json_ json_object *doc = json_parse(pt_body(&r), &why, &at);
+	cr_assert_not_null(doc, "%s at %zu: %s", why, at, pt_body(&r));
+	cr_assert_str_eq(json_member_str(doc, "hostname"), "qvsa-verify");
+	cr_assert_str_eq(json_member_str(doc, "name"), "qvsa-verify");
+	cr_assert_eq(strlen(json_member_str(doc, "uuid")), 36, "%s", pt_body(&r));
+	cr_assert_not_null(json_member(doc, "launch_index", json_type_int));
+	cr_assert_not_null(json_member(doc, "meta", json_type_object));
 	free(r.body);
 	cr_assert_not(pt_report(p).delivered);
 	r = pt_call(p, PT_IMDS, "POST", "/openstack/latest/user_data", NULL, NULL);

@@ -124,6 +124,46 @@ Test(stub, malformed_requests)
 	stub_stop(s);
 }
 
+/* Fields of the wrong type, a NUL hidden in an escape, numbers json-c
+ * cannot hold: each a 400 with its reason, never a crash or a cut code. */
+Test(stub, request_fields_of_the_wrong_kind)
+{
+	struct stub *s = start_stub("12345678", NULL);
+	static const struct {
+		const char *body, *reason;
+	} bad[] = {
+		{ "{\"perscode\":true}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":[\"12345678\"]}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":\"1234\\u00005678\"}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":-12345678}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":12345678.0}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":123456789012345678901234567890}", "malformed request: perscode is not a string" },
+		{ "{\"perscode\":\"12345678\",\"arch\":{}}", "malformed request: arch is not a string" },
+		{ "{\"perscode\":\"12345678\",\"bootstrap_version\":1.5}",
+		  "malformed request: bootstrap_version is not a string" },
+		{ "{\"perscode\":null}", "malformed request: no perscode" },
+		{ "{\"perscode\":\"12345678\",", "malformed request: body is not a JSON object" },
+		{ "\"12345678\"", "malformed request: body is not a JSON object" },
+		{ "", "malformed request: body is not a JSON object" },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		_cleanup_free_ char *resp = post(stub_port(s), "/qvsa/v1/personalize", bad[i].body);
+		cr_assert(strncmp(resp, "HTTP/1.1 400 ", 13) == 0, "%s -> %s", bad[i].body, resp);
+		struct stub_report rep;
+		stub_report(s, &rep);
+		cr_assert_str_eq(rep.reason, bad[i].reason, "%s", bad[i].body);
+	}
+	/* A whole number is the code as written; the other fields may be null. */
+	_cleanup_free_ char *resp = post(stub_port(s), "/qvsa/v1/personalize",
+					 "{\"perscode\":12345678,\"bootstrap_version\":null,\"arch\":\"x86_64\"}");
+	cr_assert(strncmp(resp, "HTTP/1.1 200 ", 13) == 0, "%s", resp);
+	struct stub_report rep;
+	stub_report(s, &rep);
+	cr_assert_str_eq(rep.code, "12345678");
+	cr_assert_null(rep.version);
+	stub_stop(s);
+}
+
 Test(stub, other_paths_methods_and_limits)
 {
 	struct stub *s = start_stub("12345678", NULL);

@@ -17,6 +17,7 @@
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <glob.h>
+#include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,23 +86,13 @@ static char *write_twice(const char *writer, const struct writer_input *in, cons
 	return a;
 }
 
-static char *run(const char *const *argv)
-{
-	char *out = NULL;
-	cr_assert_eq(proc_run(argv, NULL, &out), 0, "%s", err_msg());
-	return out;
-}
-
 /* qemu-img, which qvsa did not write, identifies format and virtual size. */
 static void qemu_img_sees(const char *path, const char *probe_fmt, const char *format, uint64_t vsize)
 {
-	const char *with_f[] = {"qemu-img", "info", "--output=json", "-f", probe_fmt, path, NULL};
-	const char *probe[] = {"qemu-img", "info", "--output=json", path, NULL};
-	_cleanup_free_ char *out = run(probe_fmt ? with_f : probe);
-	_cleanup_free_ char *f = xasprintf("\"format\": \"%s\"", format);
-	_cleanup_free_ char *v = xasprintf("\"virtual-size\": %llu,", (unsigned long long)vsize);
-	cr_assert(strstr(out, f), "%s: qemu-img says %s", path, out);
-	cr_assert(strstr(out, v), "%s: qemu-img says %s", path, out);
+	struct writer_img_info info;
+	cr_assert_eq(writer_img_info(path, probe_fmt, &info), 0, "%s", err_msg());
+	cr_assert_str_eq(info.format, format, "%s", path);
+	cr_assert_eq(info.virtual_size, vsize, "%s: qemu-img says %" PRIu64, path, info.virtual_size);
 }
 
 /* qemu-img compare: the artifact holds exactly the raw disk's content. */
@@ -138,6 +129,71 @@ static uint64_t file_size(const char *path)
 	return (uint64_t)st.st_size;
 }
 
+/* ---- qemu-img info ---- */
+
+/* Recorded from qemu-img 7.2 (`qemu-img info --output=json` of a new qcow2 and a streamOptimized VMDK);
+ * the VMDK extent's own virtual-size set to 1 so that a nested match would show. */
+static const char qemu_img_qcow2[] =
+	"{\n    \"virtual-size\": 67108864,\n    \"filename\": \"a.qcow2\",\n    \"cluster-size\": 65536,\n"
+	"    \"format\": \"qcow2\",\n    \"actual-size\": 200704,\n    \"format-specific\": {\n"
+	"        \"type\": \"qcow2\",\n        \"data\": {\n            \"compat\": \"1.1\",\n"
+	"            \"compression-type\": \"zlib\",\n            \"lazy-refcounts\": false,\n"
+	"            \"refcount-bits\": 16,\n            \"corrupt\": false,\n            \"extended-l2\": false\n"
+	"        }\n    },\n    \"dirty-flag\": false\n}\n";
+static const char qemu_img_vmdk[] =
+	"{\n    \"virtual-size\": 67108864,\n    \"filename\": \"a.vmdk\",\n    \"cluster-size\": 65536,\n"
+	"    \"format\": \"vmdk\",\n    \"actual-size\": 12288,\n    \"format-specific\": {\n"
+	"        \"type\": \"vmdk\",\n        \"data\": {\n            \"cid\": 2484191682,\n"
+	"            \"parent-cid\": 4294967295,\n            \"create-type\": \"streamOptimized\",\n"
+	"            \"extents\": [\n                {\n                    \"compressed\": true,\n"
+	"                    \"virtual-size\": 1,\n                    \"filename\": \"a.vmdk\",\n"
+	"                    \"cluster-size\": 65536,\n                    \"format\": \"\"\n                }\n"
+	"            ]\n        }\n    },\n    \"dirty-flag\": false\n}\n";
+
+Test(writers, qemu_img_info_parses_recorded_output)
+{
+	struct writer_img_info info;
+	cr_assert_eq(writer_img_info_parse(qemu_img_qcow2, "a.qcow2", &info), 0, "%s", err_msg());
+	cr_expect_str_eq(info.format, "qcow2");
+	cr_expect_eq(info.virtual_size, 64 * MIB);
+	cr_expect_str_eq(info.compat, "1.1");
+	cr_expect_str_eq(info.create_type, "");
+	cr_assert_eq(writer_img_info_parse(qemu_img_vmdk, "a.vmdk", &info), 0, "%s", err_msg());
+	cr_expect_str_eq(info.format, "vmdk", "the extent's own \"format\" is not the image's");
+	cr_expect_eq(info.virtual_size, 64 * MIB, "the extent's own \"virtual-size\" is not the image's");
+	cr_expect_str_eq(info.create_type, "streamOptimized");
+	cr_expect_str_eq(info.compat, "");
+}
+
+/* qemu-img printing something else: an error naming the file, never a crash or a size of 0. */
+Test(writers, qemu_img_info_refuses_garbage)
+{
+	static const struct {
+		const char *out, *why;
+	} bad[] = {
+		{"", "output is not JSON (unexpected end of input at byte 0)"},
+		{"qemu-img: Could not open 'x': No such file", "output is not JSON"},
+		{"{\"virtual-size\": 67108864, \"format\": \"qcow2\"", "output is not JSON (unexpected end of input"},
+		{"{\"virtual-size\": 1} {\"format\": \"raw\"}", "output is not JSON"},
+		{"[{\"virtual-size\": 1, \"format\": \"raw\"}]", "no \"format\" string"},
+		{"{\"virtual-size\": 67108864}", "no \"format\" string"},
+		{"{\"virtual-size\": 67108864, \"format\": 7}", "no \"format\" string"},
+		{"{\"format\": \"raw\"}", "no positive \"virtual-size\""},
+		{"{\"format\": \"raw\", \"virtual-size\": \"67108864\"}", "no positive \"virtual-size\""},
+		{"{\"format\": \"raw\", \"virtual-size\": -1}", "no positive \"virtual-size\""},
+		{"{\"format\": \"raw\", \"virtual-size\": 1.5e9}", "no positive \"virtual-size\""},
+		{"{\"format\": \"raw\", \"virtual-size\": 99999999999999999999999}", "no positive \"virtual-size\""},
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		struct writer_img_info info;
+		err_clear();
+		cr_assert_eq(writer_img_info_parse(bad[i].out, "d.img", &info), -1, "accepted: %s", bad[i].out);
+		cr_expect(strstr(err_msg(), "qemu-img info 'd.img': "), "%s", err_msg());
+		cr_expect(strstr(err_msg(), bad[i].why), "%s: expected '%s' in: %s", bad[i].out, bad[i].why, err_msg());
+	}
+	err_clear();
+}
+
 /* ---- VMDK ---- */
 
 Test(writers, vmdk_is_stream_optimized_reproducible_and_complete)
@@ -149,9 +205,9 @@ Test(writers, vmdk_is_stream_optimized_reproducible_and_complete)
 	_cleanup_free_ char *out = write_twice("vmdk", &in, "qVSA-1.0-aws.vmdk");
 	cr_assert_eq(writer_find("vmdk")->check(out, 64 * MIB, &a), 0, "%s", err_msg());
 	qemu_img_sees(out, NULL, "vmdk", 64 * MIB);
-	const char *argv[] = {"qemu-img", "info", "--output=json", out, NULL};
-	_cleanup_free_ char *info = run(argv);
-	cr_assert(strstr(info, "\"create-type\": \"streamOptimized\""), "%s", info);
+	struct writer_img_info info;
+	cr_assert_eq(writer_img_info(out, "vmdk", &info), 0, "%s", err_msg());
+	cr_assert_str_eq(info.create_type, "streamOptimized");
 	same_content(raw, out, "vmdk");
 	/* The embedded descriptor names the final file, not the temporary one, and keeps the options. */
 	_cleanup_free_ char *text = NULL;

@@ -62,20 +62,16 @@ static char *oci_instance_json(const struct platform_env *env, const char *user_
 	char hex[61];
 	platform_derive_hex(env->instance_id, "oci-ocid", 60, hex);
 	_cleanup_free_ char *ocid = xasprintf("ocid1.instance.oc1.iad.%s", hex);
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		abort();
-	fputs("{\"id\": ", f);
-	json_write_str(f, ocid);
-	fputs(", \"hostname\": ", f);
-	json_write_str(f, env->hostname ? env->hostname : "qvsa");
-	fputs(", \"region\": \"iad\", \"metadata\": {\"user_data\": ", f);
-	json_write_str(f, user_data_b64);
-	fputs("}}\n", f);
-	if (fclose(f) != 0)
-		abort();
+	json_object *doc = json_object_new_object(), *meta = json_object_new_object();
+	json_object_object_add(doc, "id", json_object_new_string(ocid));
+	json_object_object_add(doc, "hostname", json_object_new_string(env->hostname ? env->hostname : "qvsa"));
+	json_object_object_add(doc, "region", json_object_new_string("iad"));
+	json_object_object_add(meta, "user_data", json_object_new_string(user_data_b64));
+	json_object_object_add(doc, "metadata", meta);
+	/* Pretty-printed, as OCI's IMDS answers. */
+	char *text = xasprintf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+									  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
 	return text;
 }
 

@@ -4,6 +4,7 @@
 #include "platform_impl.h"
 
 #include "cleanup.h"
+#include "fs.h"
 #include "json.h"
 
 #include <stdio.h>
@@ -15,20 +16,16 @@ char *openstack_meta_data_json(const struct platform_env *env)
 	char uuid[37];
 	platform_derive_uuid(env->instance_id, "openstack-uuid", uuid);
 	const char *host = env->hostname ? env->hostname : "qvsa";
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-	if (!f)
-		abort();
-	fputs("{\"uuid\": ", f);
-	json_write_str(f, uuid);
-	fputs(", \"name\": ", f);
-	json_write_str(f, host);
-	fputs(", \"hostname\": ", f);
-	json_write_str(f, host);
-	fputs(", \"launch_index\": 0, \"availability_zone\": \"nova\", \"meta\": {}}\n", f);
-	if (fclose(f) != 0)
-		abort();
+	json_object *doc = json_object_new_object();
+	json_object_object_add(doc, "uuid", json_object_new_string(uuid));
+	json_object_object_add(doc, "name", json_object_new_string(host));
+	json_object_object_add(doc, "hostname", json_object_new_string(host));
+	json_object_object_add(doc, "launch_index", json_object_new_int(0));
+	json_object_object_add(doc, "availability_zone", json_object_new_string("nova"));
+	json_object_object_add(doc, "meta", json_object_new_object());
+	/* One line, as Nova's json.dumps writes it. */
+	char *text = xasprintf("%s\n", json_text_line(doc));
+	json_object_put(doc);
 	return text;
 }
 
