@@ -8,7 +8,6 @@
 #include "err.h"
 #include "fs.h"
 #include "image.h"
-#include "json.h"
 #include "kernel.h"
 #include "log.h"
 #include "modules.h"

@@ -4,7 +4,6 @@
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
-#include "json.h"
 #include "log.h"
 #include "manifest.h"
 #include "proc.h"
