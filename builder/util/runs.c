@@ -213,7 +213,15 @@ int runs_guard_start(void)
 		pthread_mutex_unlock(&lock);
 		return 0;
 	}
-	/* Everything the child needs is made before fork: it only calls async-signal-safe functions. */
+	/* Everything the child needs is made before fork: it only calls
+	 * async-signal-safe functions. The binary by its path, so that ps
+	 * names the guardian "qvsa" (through /proc/self/exe it would be "exe"). */
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1 || strstr(exe, " (deleted)"))
+		snprintf(exe, sizeof(exe), "/proc/self/exe");
+	else
+		exe[n] = 0;
 	char *const argv[] = {"qvsa", "__guard", own_file, NULL};
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
@@ -228,7 +236,7 @@ int runs_guard_start(void)
 			_exit(127);
 		/* No inherited descriptor (an out dir's lock) may outlive us in the guardian. */
 		close_range(3, ~0U, 0);
-		execv("/proc/self/exe", argv);
+		execv(exe, argv);
 		_exit(127);
 	}
 	int e = errno;

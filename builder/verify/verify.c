@@ -256,7 +256,8 @@ int verify_make_domain(struct run *r, const struct run_remote *rr)
 		.console_socket = r->console_sock,
 		.nic_model = target_verify_nic_model(r->t),
 		.console_path = r->console_path,
-		.no_relabel = r->o->connect_uri == NULL,
+		/* The embedded driver of an ordinary user has no DAC driver to turn off. */
+		.no_relabel = r->o->connect_uri == NULL && geteuid() == 0,
 		.pool = rr ? rr->pool : NULL,
 		.disk_volume = rr ? rr->disk_vol : NULL,
 		.seed_volume = rr ? rr->seed_vol : NULL,

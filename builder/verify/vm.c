@@ -20,16 +20,21 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The embedded driver's settings measured to work here (FACTS.md): no
- * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd;
- * and no seccomp sandbox, whose spawn=deny stops QEMU from running a
- * guestfwd command (the relay to a platform emulator). */
-static const char embed_qemu_conf[] = "user = \"root\"\n"
-				      "group = \"root\"\n"
-				      "security_driver = \"none\"\n"
-				      "cgroup_controllers = [ ]\n"
-				      "stdio_handler = \"file\"\n"
-				      VM_SECCOMP_LINE;
+/* The embedded driver's settings measured to work here (FACTS.md): QEMU
+ * runs as the caller (root, or an ordinary user: "+N" is a numeric id to
+ * libvirt), no SELinux/AppArmor, no cgroups, no virtlogd; and the driver's
+ * own seccomp sandbox off, whose spawn=deny stops QEMU from running a
+ * guestfwd command (the relay to a platform emulator): each domain brings
+ * its own (DOMAIN_SANDBOX). */
+static char *embed_qemu_conf(void)
+{
+	return xasprintf("user = \"+%u\"\n"
+			 "group = \"+%u\"\n"
+			 "security_driver = \"none\"\n"
+			 "cgroup_controllers = [ ]\n"
+			 "stdio_handler = \"file\"\n" VM_SECCOMP_LINE,
+			 (unsigned)geteuid(), (unsigned)getegid());
+}
 
 /* Seconds a domain found gone may wait for its lifecycle event (vm_poll). */
 #define VM_GONE_GRACE_S 0.5
@@ -229,7 +234,7 @@ static bool conf_sets(const char *text, const char *key)
 char *vm_embed_conf(const char *existing)
 {
 	if (!existing)
-		return xstrdup(embed_qemu_conf);
+		return embed_qemu_conf();
 	/* A qemu.conf of an older qvsa lacks the line; a user's own choice stays. */
 	if (conf_sets(existing, "seccomp_sandbox"))
 		return NULL;
