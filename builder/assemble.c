@@ -243,7 +243,7 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(ps[i].firmware, ASSEMBLE_HYBRID) == 0)
 			return err_input("%s: one disk for BIOS and UEFI targets (disk.partition_table: gpt) is made "
-					 "by the host-tool assembly only (run as root, without QVSA_ASSEMBLE=guestfs); "
+					 "by the host-tool assembly only (as root, or in a user namespace; without QVSA_ASSEMBLE=guestfs); "
 					 "with partition_table: mbr each firmware gets its own disk",
 					 ps[i].what ? ps[i].what : ps[i].raw_path);
 	for (size_t i = 0; i < n; i++) {
