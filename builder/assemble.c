@@ -6,6 +6,7 @@
 #include "guestfs_util.h"
 #include "image.h"
 #include "log.h"
+#include "proc.h"
 #include "runs.h"
 
 #include <dirent.h>
@@ -195,12 +196,27 @@ static int assemble_one(guestfs_h *g, const struct assemble_params *p, const cha
 	return 0;
 }
 
+bool assemble_userns_works(void)
+{
+	static int works = -1; /* not yet asked */
+	if (works < 0) {
+		const char *argv[] = {"unshare", "--map-root-user", "true", NULL};
+		works = proc_have("unshare") && proc_run(argv, NULL, NULL) == 0;
+		if (!works) {
+			log_debug("assemble: no user namespace (%s): libguestfs assembles", err_msg() ? err_msg() : "no unshare");
+			err_clear();
+		}
+	}
+	return works;
+}
+
 int assemble_method(const char **ret)
 {
 	const char *m = getenv("QVSA_ASSEMBLE");
-	/* The host path needs root to give the unpacked tree root's owners (mke2fs -d copies them). */
+	/* The host path gives the unpacked tree root's owners (mke2fs -d copies
+	 * them): as root, or as root of a user namespace (assemble_host.c). */
 	if (!m || !*m)
-		m = geteuid() == 0 ? "host" : "guestfs";
+		m = geteuid() == 0 || assemble_userns_works() ? "host" : "guestfs";
 	if (strcmp(m, "host") != 0 && strcmp(m, "guestfs") != 0)
 		return err_input("QVSA_ASSEMBLE '%s': expected 'host' or 'guestfs'", m);
 	*ret = m;
@@ -227,7 +243,7 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(ps[i].firmware, ASSEMBLE_HYBRID) == 0)
 			return err_input("%s: one disk for BIOS and UEFI targets (disk.partition_table: gpt) is made "
-					 "by the host-tool assembly only (run as root, without QVSA_ASSEMBLE=guestfs); "
+					 "by the host-tool assembly only (as root, or in a user namespace; without QVSA_ASSEMBLE=guestfs); "
 					 "with partition_table: mbr each firmware gets its own disk",
 					 ps[i].what ? ps[i].what : ps[i].raw_path);
 	for (size_t i = 0; i < n; i++) {

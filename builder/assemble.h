@@ -5,6 +5,7 @@
 #ifndef QVSA_ASSEMBLE_H
 #define QVSA_ASSEMBLE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,9 @@ struct assemble_params {
 /* Which way assemble_disks works: $QVSA_ASSEMBLE ("host", the default, or
  * "guestfs"); records an input error for anything else. */
 int assemble_method(const char **ret);
+/* Whether a non-root caller can make a user namespace mapping it to root
+ * (`unshare --map-root-user true` succeeds; asked once). */
+bool assemble_userns_works(void);
 
 /* Assemble n disks by the method assemble_method picks. */
 int assemble_disks(const struct assemble_params *ps, size_t n);

@@ -15,7 +15,9 @@
 #include <ftw.h>
 #include <inttypes.h>
 #include <string.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define GRUB_PC_DIR "/usr/lib/grub/i386-pc"
 
@@ -43,6 +45,36 @@ static int run_tool(const struct assemble_params *p, const char *const *argv, co
 	return proc_run_input((const char *const *)v, NULL, input, NULL);
 }
 
+/* run_tool for the steps where owners count (unpacking the tree, mke2fs -d
+ * copying it). A non-root caller runs them in a user namespace that maps
+ * its own uid and gid to root (`unshare --map-root-user`, as mkosi and
+ * systemd-repart build rootless): the files tar makes are the caller's on
+ * the host and root's inside, which is what mke2fs records. Only root is
+ * mapped: a file owned by another user makes tar fail, with a hint. */
+static int run_tool_as_root(const struct assemble_params *p, const char *const *argv)
+{
+	if (geteuid() == 0)
+		return run_tool(p, argv, NULL);
+	_cleanup_strv_ char **v = asm_tool_argv(p->epoch, argv);
+	size_t n = 0;
+	while (v[n])
+		n++;
+	_cleanup_free_ const char **ns = calloc(n + 3, sizeof(*ns));
+	if (!ns)
+		abort();
+	ns[0] = "unshare";
+	ns[1] = "--map-root-user";
+	for (size_t i = 0; i < n; i++)
+		ns[i + 2] = v[i];
+	if (proc_run_input(ns, NULL, NULL, NULL) < 0) {
+		if (err_msg() && strstr(err_msg(), "Cannot change ownership"))
+			err_prefix("a non-root build maps only root into its user namespace, and an archive holds files "
+				   "of other owners (build as root, or QVSA_ASSEMBLE=guestfs)");
+		return -1;
+	}
+	return 0;
+}
+
 /* Unpack a deterministic tar into dir, keeping owners, modes and mtimes
  * (the clean environment also keeps TAR_OPTIONS out). */
 static int unpack(const struct assemble_params *p, const char *tar, const char *dir)
@@ -50,7 +82,7 @@ static int unpack(const struct assemble_params *p, const char *tar, const char *
 	if (fs_mkdir_p(dir, 0755) < 0)
 		return -1;
 	const char *argv[] = {"tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", tar, "-C", dir, NULL};
-	return run_tool(p, argv, NULL);
+	return run_tool_as_root(p, argv);
 }
 
 static int write_at(int fd, const void *buf, size_t len, uint64_t off, const char *raw)
@@ -304,7 +336,7 @@ int assemble_disk_host(const struct assemble_params *p)
 			return -1;
 		}
 		_cleanup_strv_ char **argv = asm_mke2fs_argv(p, &l, tree);
-		if (run_tool(p, (const char *const *)argv, NULL) < 0 || fix_times(p, &l, tree) < 0) {
+		if (run_tool_as_root(p, (const char *const *)argv) < 0 || fix_times(p, &l, tree) < 0) {
 			err_prefix("%s: making %s", what, p->filesystem);
 			return -1;
 		}

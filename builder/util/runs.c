@@ -2,8 +2,10 @@
 #include "runs.h"
 
 #include "cleanup.h"
+#include "err.h"
 #include "fs.h"
 #include "log.h"
+#include "runs_undo.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,13 +14,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* One kind of entry and how a stale one is undone. */
 struct runs_kind {
-	const char *name;                 /* first word of the line */
-	int (*undo)(const char *value);   /* 0: undone (or already gone); -1: left in place */
+	const char *name;               /* first word of the line */
+	int (*undo)(const char *value); /* 0: undone; 1: nothing was there; -1: left in place */
+	const char *prefix;             /* in the "removed" list, before the value */
+	bool first_word;                /* the list shows only the value's first word (a pid, a name) */
 };
 
 /* rm -rf, only of an absolute path that is not "/" (a damaged file must not empty the disk). */
@@ -32,8 +38,12 @@ static int undo_path(const char *value)
 	return fs_rm_rf(value);
 }
 
+/* In the order a stale file is undone: processes first (they hold the
+ * files), then the domains' state, then folders (the seed ISO among them). */
 static const struct runs_kind kinds[] = {
-	{"path", undo_path},
+	{"qemu", runs_undo_qemu, "QEMU pid ", true},
+	{"domain", runs_undo_domain, "domain ", true},
+	{"path", undo_path, "", false},
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -42,6 +52,8 @@ static char *dir_override;  /* runs_set_dir's */
 static char **entries;      /* this run's lines "KIND VALUE", owned */
 static size_t n_entries, cap_entries;
 static char *own_file;      /* STATE/runs/PID-START once written */
+static pid_t guard_pid;     /* runs_guard_start's child, or 0 */
+static int guard_fd = -1;   /* the write end of its pipe: closed by our death (or by runs_finish after "q") */
 
 void runs_enable(void)
 {
@@ -103,6 +115,20 @@ bool runs_owner_alive(long pid, unsigned long long start_ticks)
 	return start_ticks == 0 || t == start_ticks;
 }
 
+/* Name this run's file (and make its folder) once. */
+static int own_file_locked(void)
+{
+	if (own_file)
+		return 0;
+	_cleanup_free_ char *dir = runs_dir();
+	if (fs_mkdir_p(dir, 0700) < 0) {
+		log_debug("run registry: cannot create '%s'", dir);
+		return -1;
+	}
+	own_file = xasprintf("%s/%ld-%llu", dir, (long)getpid(), runs_self_start());
+	return 0;
+}
+
 /* Rewrite this run's file from entries (under lock). Raw calls, no error
  * recorded: a registry that cannot be written must not change a build's
  * outcome or its message. */
@@ -110,14 +136,8 @@ static int save_locked(void)
 {
 	if (!enabled)
 		return 0;
-	if (!own_file) {
-		_cleanup_free_ char *dir = runs_dir();
-		if (fs_mkdir_p(dir, 0700) < 0) {
-			log_debug("run registry: cannot create '%s'", dir);
-			return -1;
-		}
-		own_file = xasprintf("%s/%ld-%llu", dir, (long)getpid(), runs_self_start());
-	}
+	if (own_file_locked() < 0)
+		return -1;
 	if (n_entries == 0) {
 		unlink(own_file);
 		return 0;
@@ -181,6 +201,103 @@ int runs_unregister(const char *kind, const char *value)
 	return rc;
 }
 
+static int cleanup_file(const char *file, FILE *removed);
+
+/* The guardian (runs.h): qvsa __guard FILE, its stdin the read end of a
+ * pipe whose only write end is ours (close-on-exec, so no QEMU or helper
+ * we start holds it). */
+int runs_guard_start(void)
+{
+	pthread_mutex_lock(&lock);
+	if (guard_pid > 0 || !enabled || own_file_locked() < 0) {
+		pthread_mutex_unlock(&lock);
+		return 0;
+	}
+	/* Everything the child needs is made before fork: it only calls
+	 * async-signal-safe functions. The binary by its path, so that ps
+	 * names the guardian "qvsa" (through /proc/self/exe it would be "exe"). */
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1 || strstr(exe, " (deleted)"))
+		snprintf(exe, sizeof(exe), "/proc/self/exe");
+	else
+		exe[n] = 0;
+	char *const argv[] = {"qvsa", "__guard", own_file, NULL};
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		pthread_mutex_unlock(&lock);
+		return err_errno(errno, "starting the guardian");
+	}
+	int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* stdin: the pipe; stdout, stderr: nothing (no one reads a dead run's output). */
+		if (dup2(p[0], 0) < 0 || (devnull >= 0 && (dup2(devnull, 1) < 0 || dup2(devnull, 2) < 0)))
+			_exit(127);
+		/* No inherited descriptor (an out dir's lock) may outlive us in the guardian. */
+		close_range(3, ~0U, 0);
+		execv(exe, argv);
+		_exit(127);
+	}
+	int e = errno;
+	close(p[0]);
+	if (devnull >= 0)
+		close(devnull);
+	if (pid < 0) {
+		close(p[1]);
+		pthread_mutex_unlock(&lock);
+		return err_errno(e, "starting the guardian");
+	}
+	guard_pid = pid;
+	guard_fd = p[1];
+	pthread_mutex_unlock(&lock);
+	log_debug("run registry: guardian %ld watches this run", (long)pid);
+	return 0;
+}
+
+/* A normal end: tell the guardian so ("q"), then wait for it. */
+static void guard_stop(void)
+{
+	pthread_mutex_lock(&lock);
+	pid_t pid = guard_pid;
+	int fd = guard_fd;
+	guard_pid = 0;
+	guard_fd = -1;
+	pthread_mutex_unlock(&lock);
+	if (pid <= 0)
+		return;
+	if (write(fd, "q", 1) != 1)
+		log_debug("run registry: cannot tell the guardian: %s", strerror(errno));
+	close(fd);
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+int runs_guard_main(int fd, const char *file)
+{
+	/* The terminal's ^C and a group's SIGTERM reach us too: outlive the owner. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	char c;
+	ssize_t n;
+	while ((n = read(fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	if (n == 1)
+		return 0; /* "q": the owner ends normally and cleans up itself */
+	/* End of file without "q": the owner died (its last descriptor closed with it). */
+	char *list = NULL;
+	size_t len = 0;
+	FILE *removed = open_memstream(&list, &len);
+	if (!removed)
+		abort();
+	int undone = cleanup_file(file, removed);
+	fclose(removed);
+	log_debug("run registry: guardian removed %s", list);
+	free(list);
+	return undone;
+}
+
 int runs_register_path(const char *path)
 {
 	_cleanup_free_ char *abs = fs_abspath(path);
@@ -193,8 +310,15 @@ int runs_unregister_path(const char *path)
 	return runs_unregister("path", abs);
 }
 
+char *runs_process_value(long pid)
+{
+	unsigned long long start = start_ticks_of(pid);
+	return start ? xasprintf("%ld %llu", pid, start) : NULL;
+}
+
 void runs_finish(void)
 {
+	guard_stop();
 	pthread_mutex_lock(&lock);
 	if (own_file)
 		unlink(own_file);
@@ -224,26 +348,47 @@ static int cleanup_file(const char *file, FILE *removed)
 	buf = calloc(1, (size_t)st.st_size + 1);
 	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size)
 		return 0;
-	int n = 0;
+	/* Split "KIND VALUE" lines in place; unknown kinds are kept for a newer qvsa. */
+	size_t n_lines = 0;
+	for (char *p = buf; *p; p++)
+		n_lines += *p == '\n';
+	_cleanup_free_ char **values = calloc(n_lines + 1, sizeof(*values));
+	_cleanup_free_ const struct runs_kind **lk = calloc(n_lines + 1, sizeof(*lk));
+	if (!values || !lk)
+		abort();
 	bool kept = false;
+	size_t m = 0;
 	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		char *sp = strchr(line, ' ');
 		if (!sp)
 			continue;
 		*sp = 0;
-		const struct runs_kind *k = NULL;
 		for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
 			if (strcmp(kinds[i].name, line) == 0)
-				k = &kinds[i];
-		int rc = k ? k->undo(sp + 1) : -1;
-		if (rc == 0) {
-			fprintf(removed, "%s%s", ftell(removed) ? " " : "", sp + 1);
-			n++;
-		} else if (rc < 0) {
+				lk[m] = &kinds[i];
+		if (!lk[m]) {
 			kept = true;
-			log_debug("run registry: %s: cannot undo '%s %s'", file, line, sp + 1);
+			log_debug("run registry: %s: unknown entry kind '%s'", file, line);
+			continue;
 		}
+		values[m++] = sp + 1;
 	}
+	/* Kind by kind, in the table's order. */
+	int n = 0;
+	for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
+		for (size_t j = 0; j < m; j++) {
+			if (lk[j] != &kinds[i])
+				continue;
+			int rc = kinds[i].undo(values[j]);
+			if (rc == 0) {
+				int w = kinds[i].first_word ? (int)strcspn(values[j], " ") : (int)strlen(values[j]);
+				fprintf(removed, "%s%s%.*s", ftell(removed) ? " " : "", kinds[i].prefix, w, values[j]);
+				n++;
+			} else if (rc < 0) {
+				kept = true;
+				log_debug("run registry: %s: cannot undo '%s %s'", file, kinds[i].name, values[j]);
+			}
+		}
 	/* Kept lines stay for a later, perhaps better placed, run (another user's files). */
 	if (!kept)
 		unlink(file);

@@ -7,14 +7,23 @@
  * for its owner). The file holds one entry per line, "KIND VALUE":
  *
  *   path /abs/folder      a folder (or file) to rm -rf once the owner is gone
+ *   qemu PID STARTTIME    a QEMU verify started: SIGKILL it (runs_undo.h)
+ *   domain NAME ROOT      an embedded libvirt domain: its QEMU and its state
+ *                         files under ROOT (runs_undo.h)
  *
  * Entries are appended when registered and dropped when unregistered; the
  * file itself is removed by runs_finish() on a normal exit (main). A file
  * whose owner process is gone is stale: runs_cleanup_stale() undoes each
  * of its entries, then removes it.
  *
- * Other kinds (verify: a QEMU pid, a libvirt domain) are added as rows of
- * runs.c's kinds[] table: a name and a function that undoes one entry.
+ * Each kind is a row of runs.c's kinds[] table: a name and a function that
+ * undoes one entry; a stale file is undone kind by kind in the table's
+ * order (processes before the files they hold).
+ *
+ * The guardian (runs_guard_start) undoes this run's file the moment the run
+ * dies without runs_finish, by any signal, SIGKILL included: a QEMU dies
+ * with qvsa, not at the next run. The next run's runs_cleanup_stale covers
+ * what the guardian could not (it was killed too, the machine went down).
  * fs_tmpdir_new()/fs_tmpdir_new_in() register their folders themselves;
  * other callers register what they create before they write into it.
  *
@@ -39,6 +48,24 @@ int runs_unregister_path(const char *path);
 /* Register an entry of another kind (a row of kinds[] in runs.c). */
 int runs_register(const char *kind, const char *value);
 int runs_unregister(const char *kind, const char *value);
+
+/* "PID STARTTIME" of a live process, the value of a process entry ("qemu");
+ * NULL when pid is gone. Caller frees. */
+char *runs_process_value(long pid);
+
+/* Start this run's guardian, once (later calls do nothing; so does a
+ * disabled registry): a child process, `qvsa __guard FILE` (main), whose
+ * stdin is a pipe only this process can write. At runs_finish it is told
+ * to quit and waited for; if this process dies first, the pipe's end of
+ * file wakes it and it undoes FILE's entries at once (QEMUs, domains,
+ * folders) and removes FILE. It ignores SIGINT, SIGTERM and SIGHUP (a
+ * terminal's ^C reaches the whole process group). Returns 0, or -1 with
+ * the error recorded if it cannot be started. */
+int runs_guard_start(void);
+/* The guardian's body (`qvsa __guard FILE`, fd 0): wait on fd; "q" means
+ * the owner ends normally (nothing to do), end of file means it died: undo
+ * FILE. Returns the number of entries undone. */
+int runs_guard_main(int fd, const char *file) __attribute__((nonnull));
 
 /* Undo every entry of every stale run file under the state dir and remove
  * those files. *ret_removed (may be NULL) gets a newly allocated,

@@ -424,8 +424,7 @@ int domain_xml(const struct domain_spec *s, char **ret_xml)
 	if (!f)
 		return err_errno(errno, "domain XML");
 
-	fprintf(f, "<domain type='%s'%s>\n  <name>", type,
-		nvme || nic_args ? " xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'" : "");
+	fprintf(f, "<domain type='%s' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>\n  <name>", type);
 	put_esc(f, s->name);
 	fputs("</name>\n", f);
 	if (smbios && smbios->uuid) {
@@ -481,17 +480,19 @@ int domain_xml(const struct domain_spec *s, char **ret_xml)
 	if (s->no_relabel)
 		fputs("  <seclabel type='none' model='dac'/>\n", f);
 
-	if (nvme || nic_args) {
-		fputs("  <qemu:commandline>\n", f);
-		if (nvme) {
-			put_nvme(f, 0, s->disk_path, s->disk_format, false, true);
-			if (s->seed_path)
-				put_nvme(f, 1, s->seed_path, "raw", true, false);
-		}
-		if (nic_args)
-			put_nic_args(f, s, nic_find(s->nic_model));
-		fputs("  </qemu:commandline>\n", f);
+	fputs("  <qemu:commandline>\n", f);
+	if (nvme) {
+		put_nvme(f, 0, s->disk_path, s->disk_format, false, true);
+		if (s->seed_path)
+			put_nvme(f, 1, s->seed_path, "raw", true, false);
 	}
+	if (nic_args)
+		put_nic_args(f, s, nic_find(s->nic_model));
+	/* The driver passes "-sandbox off" (VM_SECCOMP_LINE), which installs
+	 * nothing: QEMU applies every -sandbox it is given, so this is the filter in force. */
+	fprintf(f, "    <qemu:arg value='-sandbox'/>\n    <qemu:arg value='%s'/>\n",
+		s->n_fwds ? DOMAIN_SANDBOX_SPAWN : DOMAIN_SANDBOX);
+	fputs("  </qemu:commandline>\n", f);
 	fputs("</domain>\n", f);
 	if (fclose(f) != 0)
 		return err_errno(errno, "domain XML");

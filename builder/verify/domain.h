@@ -16,6 +16,14 @@
 #define DOMAIN_VCPUS 1
 /* Every verification domain's name starts with this (stale ones are found by it). */
 #define DOMAIN_NAME_PREFIX "qvsa-verify-"
+/* QEMU's seccomp sandbox for a verification VM: libvirt's own set (obsolete
+ * system calls, privilege changes, process creation and resource control
+ * denied). */
+#define DOMAIN_SANDBOX "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"
+/* ... and for one whose guestfwd runs `qvsa __relay` (relay.h): slirp forks,
+ * calls setsid() (a privilege change to QEMU's filter) and execs the relay,
+ * so only those two groups are allowed. */
+#define DOMAIN_SANDBOX_SPAWN "on,obsolete=deny,resourcecontrol=deny"
 
 /* The SMBIOS identity the VM shows, as cloud-init's ds-identify and the agent
  * read it from /sys/class/dmi/id. Each string may be NULL (not set). */

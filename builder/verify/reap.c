@@ -39,9 +39,15 @@ bool reap_parse_stat(const char *line, char *ret_state, pid_t *ret_session)
 	return true;
 }
 
-bool reap_wanted(pid_t pid, char state, pid_t session, pid_t own_session)
+bool reap_stat_is_qemu(const char *line)
 {
-	return state == 'Z' && session != own_session && session != pid;
+	const char *p = strchr(line, '(');
+	return p && strncmp(p + 1, "qemu-", 5) == 0;
+}
+
+bool reap_wanted(pid_t pid, char state, pid_t session, pid_t own_session, bool is_qemu)
+{
+	return state == 'Z' && session != own_session && (session != pid || is_qemu);
 }
 
 /* Reap the exited adopted orphans among the children of one of our threads. */
@@ -66,7 +72,7 @@ static void reap_task(const char *tid, pid_t own_session)
 			continue;
 		bool ok = fgets(line, sizeof(line), s) != NULL;
 		fclose(s);
-		if (ok && reap_parse_stat(line, &state, &session) && reap_wanted(pid, state, session, own_session))
+		if (ok && reap_parse_stat(line, &state, &session) && reap_wanted(pid, state, session, own_session, reap_stat_is_qemu(line)))
 			waitpid(pid, NULL, WNOHANG);
 	}
 }

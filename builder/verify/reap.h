@@ -31,8 +31,13 @@ bool reap_parse_stat(const char *line, char *ret_state, pid_t *ret_session) __at
 /* Whether a child of ours is an adopted orphan that has exited: a zombie in
  * another session than ours (QEMU and its relays live in the session libvirt's
  * daemonizing fork made) that does not lead that session (the daemonizing
- * fork itself, which libvirt waits for). Our own forks share our session or
- * lead their own. */
-bool reap_wanted(pid_t pid, char state, pid_t session, pid_t own_session);
+ * fork itself, which libvirt waits for), unless it is a QEMU (is_qemu): the
+ * one libvirt starts with -daemonize to probe its capabilities leads its
+ * own session, and nobody waits for it. Our own forks share our session or
+ * lead their own, and never exec QEMU. */
+bool reap_wanted(pid_t pid, char state, pid_t session, pid_t own_session, bool is_qemu);
+/* Whether a /proc/PID/stat line's command name is a QEMU's ("qemu-..."):
+ * libvirt's daemonizing fork never execs, so its name is ours. */
+bool reap_stat_is_qemu(const char *line) __attribute__((nonnull));
 
 #endif

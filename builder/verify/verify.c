@@ -13,6 +13,7 @@
 #include "proc.h"
 #include "relay.h"
 #include "remote.h"
+#include "runs.h"
 #include "seed.h"
 #include "stamp.h"
 #include "stub.h"
@@ -255,7 +256,8 @@ int verify_make_domain(struct run *r, const struct run_remote *rr)
 		.console_socket = r->console_sock,
 		.nic_model = target_verify_nic_model(r->t),
 		.console_path = r->console_path,
-		.no_relabel = r->o->connect_uri == NULL,
+		/* The embedded driver of an ordinary user has no DAC driver to turn off. */
+		.no_relabel = r->o->connect_uri == NULL && geteuid() == 0,
 		.pool = rr ? rr->pool : NULL,
 		.disk_volume = rr ? rr->disk_vol : NULL,
 		.seed_volume = rr ? rr->seed_vol : NULL,
@@ -430,6 +432,18 @@ static void finish(struct run *r)
 		ret->message = xasprintf("verify '%s' (target %s): %s", r->artifact, r->tname, r->reason);
 }
 
+/* Before anything of this run exists: what killed runs left (their QEMUs,
+ * embedded domains, folders with seed media) goes, in one line; then the
+ * guardian watches this run, so that its QEMUs die with it (runs.h). */
+static int verify_guard(void)
+{
+	_cleanup_free_ char *removed = NULL;
+	runs_cleanup_stale(&removed);
+	if (removed && removed[0])
+		log_notice("removed what killed runs left behind: %s", removed);
+	return runs_guard_start();
+}
+
 void verify_result_clear(struct verify_result *r)
 {
 	if (!r)
@@ -455,6 +469,8 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 				 "run on this machine. Run qvsa verify on the libvirt host (qemu:///system), see "
 				 "docs/verify.md \"Remote libvirt\"",
 				 o->connect_uri);
+	if (verify_guard() < 0)
+		return -1;
 	struct run *runs = calloc(n ? n : 1, sizeof(*runs));
 	if (!runs)
 		abort();

@@ -6,6 +6,7 @@
 #include "fs.h"
 #include "log.h"
 #include "reap.h"
+#include "runs.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -19,16 +20,21 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The embedded driver's settings measured to work here (FACTS.md): no
- * libvirt-qemu user switch, no SELinux/AppArmor, no cgroups, no virtlogd;
- * and no seccomp sandbox, whose spawn=deny stops QEMU from running a
- * guestfwd command (the relay to a platform emulator). */
-static const char embed_qemu_conf[] = "user = \"root\"\n"
-				      "group = \"root\"\n"
-				      "security_driver = \"none\"\n"
-				      "cgroup_controllers = [ ]\n"
-				      "stdio_handler = \"file\"\n"
-				      VM_SECCOMP_LINE;
+/* The embedded driver's settings measured to work here (FACTS.md): QEMU
+ * runs as the caller (root, or an ordinary user: "+N" is a numeric id to
+ * libvirt), no SELinux/AppArmor, no cgroups, no virtlogd; and the driver's
+ * own seccomp sandbox off, whose spawn=deny stops QEMU from running a
+ * guestfwd command (the relay to a platform emulator): each domain brings
+ * its own (DOMAIN_SANDBOX). */
+static char *embed_qemu_conf(void)
+{
+	return xasprintf("user = \"+%u\"\n"
+			 "group = \"+%u\"\n"
+			 "security_driver = \"none\"\n"
+			 "cgroup_controllers = [ ]\n"
+			 "stdio_handler = \"file\"\n" VM_SECCOMP_LINE,
+			 (unsigned)geteuid(), (unsigned)getegid());
+}
 
 /* Seconds a domain found gone may wait for its lifecycle event (vm_poll). */
 #define VM_GONE_GRACE_S 0.5
@@ -45,6 +51,7 @@ struct vm_host {
 	pthread_mutex_t lock; /* guards vms: the event thread reads it, the caller's thread changes it */
 	struct vm *vms;       /* open domains, newest first (linked by vm.next); borrowed */
 	struct reaper *reaper; /* owned; the embedded driver's QEMUs are reaped by us (reap.h); NULL otherwise */
+	char *embed_root;     /* owned; the embedded driver's root folder, NULL for a libvirt reached by URI */
 };
 
 /* One domain on a host. */
@@ -55,6 +62,8 @@ struct vm {
 	char *name;           /* owned domain name */
 	char *xml;            /* owned domain XML */
 	bool xml_started;     /* vm_start was called (a domain of this name may exist) */
+	char *reg_domain;     /* owned; the run registry's "domain" value while registered, else NULL */
+	char *reg_qemu;       /* owned; the run registry's "qemu" value (pid, start) while registered, else NULL */
 	virStreamPtr console; /* owned; the serial console stream (vm_start_console); else NULL */
 	int console_log;      /* owned fd the stream's bytes are appended to; -1 without a stream */
 	bool console_eof;     /* the stream ended or failed: nothing more comes */
@@ -225,7 +234,7 @@ static bool conf_sets(const char *text, const char *key)
 char *vm_embed_conf(const char *existing)
 {
 	if (!existing)
-		return xstrdup(embed_qemu_conf);
+		return embed_qemu_conf();
 	/* A qemu.conf of an older qvsa lacks the line; a user's own choice stays. */
 	if (conf_sets(existing, "seccomp_sandbox"))
 		return NULL;
@@ -233,8 +242,8 @@ char *vm_embed_conf(const char *existing)
 	return xasprintf("%s%s%s", existing, n > 0 && existing[n - 1] != '\n' ? "\n" : "", VM_SECCOMP_LINE);
 }
 
-/* The embedded root with its qemu.conf; returns the connection URI. */
-static int embed_prepare(const char *state_dir, char **ret_uri)
+/* The embedded root with its qemu.conf; returns the connection URI and the root. */
+static int embed_prepare(const char *state_dir, char **ret_uri, char **ret_root)
 {
 	_cleanup_free_ char *sd = fs_abspath(state_dir);
 	_cleanup_free_ char *root = xasprintf("%s/libvirt", sd);
@@ -249,6 +258,7 @@ static int embed_prepare(const char *state_dir, char **ret_uri)
 	if (text && fs_write_file_atomic(conf, text, strlen(text), 0644) < 0)
 		return -1;
 	*ret_uri = vm_embed_uri(root);
+	*ret_root = TAKE_PTR(root);
 	return 0;
 }
 
@@ -288,11 +298,11 @@ static void destroy_stale(virConnectPtr conn, bool embedded)
 
 int vm_host_open(const char *uri, const char *state_dir, struct vm_host **ret)
 {
-	_cleanup_free_ char *embed_uri = NULL;
+	_cleanup_free_ char *embed_uri = NULL, *embed_root = NULL;
 	if (!uri) {
 		if (!state_dir)
 			return err_input("libvirt: no URI and no state dir for the embedded driver");
-		if (embed_prepare(state_dir, &embed_uri) < 0)
+		if (embed_prepare(state_dir, &embed_uri, &embed_root) < 0)
 			return -1;
 	}
 	if (lv_init(state_dir) < 0)
@@ -301,6 +311,7 @@ int vm_host_open(const char *uri, const char *state_dir, struct vm_host **ret)
 	if (!h)
 		abort();
 	h->callback_id = -1;
+	h->embed_root = TAKE_PTR(embed_root);
 	pthread_mutex_init(&h->lock, NULL);
 	/* The embedded driver's QEMUs are orphans: reap them promptly (reap.h). */
 	if (!uri && reaper_start(&h->reaper) < 0)
@@ -357,6 +368,7 @@ void vm_host_close(struct vm_host *h)
 	reaper_stop(h->reaper);
 	virResetLastError();
 	pthread_mutex_destroy(&h->lock);
+	free(h->embed_root);
 	free(h);
 }
 
@@ -392,14 +404,63 @@ int vm_open(const char *uri, const char *state_dir, const char *name, const char
 	return 0;
 }
 
+/* Before an embedded domain is created: register it, so that a kill -9 from
+ * here on leaves nothing (runs.h: the guardian or the next run kills its
+ * QEMU by name and removes its state files). */
+static void reg_before_create(struct vm *vm)
+{
+	if (!vm->host->embed_root || vm->reg_domain)
+		return;
+	vm->reg_domain = xasprintf("%s %s", vm->name, vm->host->embed_root);
+	runs_register("domain", vm->reg_domain);
+}
+
+/* Once created: its QEMU by pid and start time (the pid file the driver
+ * writes), which the guardian kills without searching. */
+static void reg_after_create(struct vm *vm)
+{
+	if (!vm->host->embed_root || vm->reg_qemu)
+		return;
+	_cleanup_free_ char *pidfile = xasprintf("%s/run/qemu/%s.pid", vm->host->embed_root, vm->name);
+	_cleanup_free_ char *text = NULL;
+	if (fs_read_file(pidfile, &text, NULL) < 0) {
+		err_clear(); /* the domain entry still covers it */
+		return;
+	}
+	long pid = strtol(text, NULL, 10);
+	vm->reg_qemu = pid > 1 ? runs_process_value(pid) : NULL;
+	if (vm->reg_qemu)
+		runs_register("qemu", vm->reg_qemu);
+}
+
+/* The domain is destroyed: the registry forgets it, and the embedded
+ * driver's QEMU log of it goes (one per run would pile up; a start failure
+ * already carries its text in libvirt's error, the guest's in the console log). */
+static void reg_forget(struct vm *vm)
+{
+	if (vm->host->embed_root && vm->xml_started) {
+		_cleanup_free_ char *log = xasprintf("%s/log/qemu/%s.log", vm->host->embed_root, vm->name);
+		unlink(log);
+	}
+	if (vm->reg_qemu)
+		runs_unregister("qemu", vm->reg_qemu);
+	if (vm->reg_domain)
+		runs_unregister("domain", vm->reg_domain);
+	free(vm->reg_qemu);
+	free(vm->reg_domain);
+	vm->reg_qemu = vm->reg_domain = NULL;
+}
+
 int vm_start(struct vm *vm)
 {
 	vm->xml_started = true;
+	reg_before_create(vm);
 	vm->dom = virDomainCreateXML(vm->host->conn, vm->xml, 0);
 	if (!vm->dom) {
 		_cleanup_free_ char *what = xasprintf("starting VM '%s'", vm->name);
 		return lv_fail(what);
 	}
+	reg_after_create(vm);
 	return 0;
 }
 
@@ -410,9 +471,11 @@ int vm_start_console(struct vm *vm, const char *log_path)
 	if (vm->console_log < 0)
 		return err_errno(errno, "console log '%s'", log_path);
 	vm->xml_started = true;
+	reg_before_create(vm);
 	vm->dom = virDomainCreateXML(vm->host->conn, vm->xml, VIR_DOMAIN_START_PAUSED);
 	if (!vm->dom)
 		return lv_fail(what);
+	reg_after_create(vm);
 	vm->console = virStreamNew(vm->host->conn, VIR_STREAM_NONBLOCK);
 	if (!vm->console || virDomainOpenConsole(vm->dom, NULL, vm->console, VIR_DOMAIN_CONSOLE_FORCE) < 0) {
 		_cleanup_free_ char *cw = xasprintf("opening the serial console of VM '%s'", vm->name);
@@ -532,6 +595,7 @@ void vm_close(struct vm *vm)
 		virDomainFree(vm->dom);
 		vm->dom = NULL;
 	}
+	reg_forget(vm);
 	/* Off the list before it is freed: the event thread may be looking. */
 	pthread_mutex_lock(&h->lock);
 	for (struct vm **p = &h->vms; *p; p = &(*p)->next)

@@ -573,3 +573,22 @@ Test(domain, console_stream_is_a_pty)
 	cr_expect_eq(domain_xml(&s, &bad), -1);
 	cr_expect(strstr(err_msg(), "missing console_path"), "got %s", err_msg());
 }
+
+/* Every VM runs under QEMU's seccomp sandbox, given last (after the driver's
+ * own "-sandbox off"); process creation is allowed only where guestfwd must
+ * spawn the relay. */
+Test(domain, seccomp_sandbox_on_every_vm)
+{
+	struct domain_spec s = virtio_spec();
+	_cleanup_free_ char *plain = xml_of(&s);
+	cr_expect(strstr(plain, "<qemu:arg value='-sandbox'/>\n    <qemu:arg value='on,obsolete=deny,"
+				"elevateprivileges=deny,spawn=deny,resourcecontrol=deny'/>\n  </qemu:commandline>"),
+		  "%s", plain);
+	const struct domain_fwd fwd = {.addr = "10.0.2.100", .port = 80, .command = "'/q' __relay 1"};
+	s.fwds = &fwd;
+	s.n_fwds = 1;
+	_cleanup_free_ char *relay = xml_of(&s);
+	cr_expect(strstr(relay, "<qemu:arg value='on,obsolete=deny,resourcecontrol=deny'/>\n  </qemu:commandline>"),
+		  "%s", relay);
+	cr_expect_eq(count(relay, "-sandbox"), 1);
+}

@@ -29,10 +29,13 @@ Test(reap, parse_stat_comm_with_spaces_and_parens)
 
 Test(reap, wanted_only_exited_orphans_of_another_session)
 {
-	cr_expect(reap_wanted(500, 'Z', 499, 100), "QEMU: a zombie in the session libvirt's fork made");
-	cr_expect_not(reap_wanted(500, 'S', 499, 100), "still running");
-	cr_expect_not(reap_wanted(500, 'Z', 100, 100), "our own fork, in our session");
-	cr_expect_not(reap_wanted(499, 'Z', 499, 100), "a fork of ours that leads its own session");
+	cr_expect(reap_wanted(500, 'Z', 499, 100, false), "QEMU: a zombie in the session libvirt's fork made");
+	cr_expect_not(reap_wanted(500, 'S', 499, 100, false), "still running");
+	cr_expect_not(reap_wanted(500, 'Z', 100, 100, false), "our own fork, in our session");
+	cr_expect_not(reap_wanted(499, 'Z', 499, 100, false), "a fork of ours that leads its own session");
+	cr_expect(reap_wanted(499, 'Z', 499, 100, true), "QEMU -daemonize (libvirt's capability probe) leads its own");
+	cr_expect(reap_stat_is_qemu("4242 (qemu-system-x86) Z 1 4240 4240 0"));
+	cr_expect_not(reap_stat_is_qemu("4240 (qvsa) Z 1 4240 4240 0"), "libvirt's daemonizing fork has our name");
 }
 
 static bool gone_within(pid_t pid, double seconds)

@@ -12,6 +12,7 @@
 #include "cleanup.h"
 #include "domain.h"
 #include "err.h"
+#include "fs.h"
 #include "vm.h"
 
 #define TEST_URI "test:///default"
@@ -211,6 +212,8 @@ Test(vm, embed_conf_gains_seccomp_line)
 	_cleanup_free_ char *fresh = vm_embed_conf(NULL);
 	cr_expect(strstr(fresh, "stdio_handler = \"file\"\n"));
 	cr_expect(strstr(fresh, "seccomp_sandbox = 0\n"), "guestfwd commands need spawn allowed");
+	_cleanup_free_ char *me = xasprintf("user = \"+%u\"\ngroup = \"+%u\"\n", (unsigned)geteuid(), (unsigned)getegid());
+	cr_expect(strstr(fresh, me), "QEMU runs as the caller, root or not: %s", fresh);
 
 	/* What qvsa before the guest networks wrote, without a final newline. */
 	const char *older = "user = \"root\"\ngroup = \"root\"\nsecurity_driver = \"none\"\n"
