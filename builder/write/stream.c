@@ -245,6 +245,7 @@ struct pass {
 	struct pool pool;          /* the compressors */
 	pthread_t th[MAX_THREADS]; /* worker threads */
 	unsigned n_th;             /* started */
+	unsigned n_feed;           /* threads that feed a batch to the sinks (the cores) */
 	struct batch b[2];         /* two batches: one deflated while the other is fed to the sinks */
 	struct deflater *c;        /* this thread's compressor (owned) */
 	uint8_t *zero_z;           /* the all-zero grain, deflated (owned) */
@@ -299,21 +300,75 @@ static void pass_clear(struct pass *ps)
 		close(ps->fd);
 }
 
-/* Hand the batch to every sink whose disk reaches it, each grain as its patch set has it. */
-static int feed(struct pass *ps, struct batch *b)
+/* Hand the batch to job j's sink, each grain as its patch set has it. */
+static int feed_job(struct pass *ps, struct batch *b, size_t j)
 {
 	for (size_t i = 0; i < b->n; i++) {
-		for (size_t j = 0; j < ps->n; j++) {
-			if (b->base[i].g.offset >= ps->jobs[j].in.size)
-				continue;
-			int v = b->var_of[i * ps->n_groups + ps->group[j]];
-			const struct writer_grain *g = v < 0 ? &b->base[i].g : &b->var[v].g;
-			if (ps->jobs[j].w->sink->grain(ps->sinks[j], g) < 0) {
-				err_prefix("writing '%s'", ps->jobs[j].out);
-				return -1;
-			}
+		if (b->base[i].g.offset >= ps->jobs[j].in.size)
+			break;
+		int v = b->var_of[i * ps->n_groups + ps->group[j]];
+		const struct writer_grain *g = v < 0 ? &b->base[i].g : &b->var[v].g;
+		if (ps->jobs[j].w->sink->grain(ps->sinks[j], g) < 0) {
+			err_prefix("writing '%s'", ps->jobs[j].out);
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* One batch fed to every sink by several threads: each takes whole sinks,
+ * so a sink's grains stay in order, while the sinks' own work (SHA-256 of
+ * every byte, writes) spreads over the cores. */
+struct feeder {
+	struct pass *ps;        /* the pass */
+	struct batch *b;        /* the batch fed */
+	size_t next;            /* next job to take (atomic) */
+	pthread_mutex_t lock;   /* guards the failure below */
+	bool failed;            /* a sink failed; err/kind hold its message */
+	char err[4096];         /* the first failure's message (errors are per thread) */
+	enum err_kind kind;     /* and its kind */
+};
+
+static void feeder_take(struct feeder *f)
+{
+	for (;;) {
+		size_t j = __atomic_fetch_add(&f->next, 1, __ATOMIC_RELAXED);
+		if (j >= f->ps->n)
+			return;
+		if (feed_job(f->ps, f->b, j) < 0) {
+			pthread_mutex_lock(&f->lock);
+			if (!f->failed) {
+				f->failed = true;
+				snprintf(f->err, sizeof(f->err), "%s", err_msg());
+				f->kind = err_kind();
+			}
+			pthread_mutex_unlock(&f->lock);
+		}
+	}
+}
+
+static void *feeder_run(void *arg)
+{
+	feeder_take(arg);
+	return NULL;
+}
+
+/* Hand the batch to every sink whose disk reaches it, on up to ps->n_feed threads. */
+static int feed(struct pass *ps, struct batch *b)
+{
+	struct feeder f = {.ps = ps, .b = b};
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_t th[MAX_THREADS];
+	unsigned nt = 0;
+	for (unsigned i = 1; i < ps->n_feed && i < ps->n && nt < MAX_THREADS; i++)
+		if (pthread_create(&th[nt], NULL, feeder_run, &f) == 0)
+			nt++;
+	feeder_take(&f);
+	for (unsigned i = 0; i < nt; i++)
+		pthread_join(th[i], NULL);
+	pthread_mutex_destroy(&f.lock);
+	if (f.failed)
+		return f.kind == ERR_INPUT ? err_input("%s", f.err) : err_fail("%s", f.err);
 	return check_interrupted();
 }
 
@@ -463,11 +518,12 @@ static int pass_run(struct pass *ps, unsigned threads)
 					 .crc32 = deflate_crc32(zero_grain, WRITER_GRAIN)};
 	ps->zero.deflated_len = (uint32_t)deflater_run(ps->c, zero_grain, WRITER_GRAIN, ps->zero_z, BOUND);
 	ps->pool.zero = &ps->zero;
+	if (threads == 0) {
+		long nc = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = nc > 0 ? (unsigned)nc : 1;
+	}
+	ps->n_feed = threads;
 	if (ps->pool.deflate) {
-		if (threads == 0) {
-			long nc = sysconf(_SC_NPROCESSORS_ONLN);
-			threads = nc > 0 ? (unsigned)nc : 1;
-		}
 		/* As many workers as cores: this thread mostly feeds sinks, and helps when it waits. */
 		for (unsigned i = 0; i < threads && i < MAX_THREADS; i++)
 			if (pthread_create(&ps->th[ps->n_th], NULL, pool_worker, &ps->pool) == 0)
