@@ -6,7 +6,7 @@ CC      ?= cc
 PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0 libisal json-c
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -Ibuilder/release -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
+CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -Ibuilder/release -Ibuilder/recipe -Ibuilder/base -Ibuilder/assemble -Ibuilder/image -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -15,7 +15,7 @@ endif
 B        := build
 # Stamped build dates come from the last commit, never the clock.
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
-LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/write/*.c builder/verify/*.c builder/verify/platforms/*.c builder/release/*.c))
+LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/write/*.c builder/verify/*.c builder/verify/platforms/*.c builder/release/*.c builder/recipe/*.c builder/base/*.c builder/assemble/*.c builder/image/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 MAIN_OBJ := $(B)/builder/main.o
 AGENT_DIR := templates/bootstrap-agent
@@ -121,10 +121,10 @@ deb:
 # seeded from fuzz/corpus and tests/recipes; findings land in build/fuzz-*.
 # Never part of check.
 FUZZ_SECONDS ?= 600
-FUZZ_SRC := fuzz/fuzz_recipe.c builder/recipe.c builder/recipe_files.c builder/recipe_personalization.c \
-	builder/yamltree.c builder/yamltree_schema.c builder/version.c builder/util/err.c builder/util/fs.c \
-	builder/util/strset.c builder/util/redact.c
-$(B)/fuzz-recipe: $(FUZZ_SRC) $(wildcard builder/*.h builder/util/*.h)
+FUZZ_SRC := fuzz/fuzz_recipe.c builder/recipe/recipe.c builder/recipe/recipe_files.c builder/recipe/recipe_personalization.c \
+	builder/recipe/yamltree.c builder/recipe/yamltree_schema.c builder/recipe/version.c builder/util/err.c builder/util/fs.c \
+	builder/util/strset.c builder/util/redact.c builder/util/runs.c builder/util/runs_undo.c builder/util/log.c
+$(B)/fuzz-recipe: $(FUZZ_SRC) $(wildcard builder/*.h builder/*/*.h)
 	@mkdir -p $(B)
 	clang $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $(WARN) -Wno-format-nonliteral \
 		$$(pkg-config --cflags yaml-0.1 libcrypto) -o $@ $(FUZZ_SRC) $$(pkg-config --libs yaml-0.1 libcrypto)
