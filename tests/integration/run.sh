@@ -212,7 +212,8 @@ fi
 # 8. Standalone sub-tiers, each its own script (they print their own
 # PASS/FAIL lines): the signed set checked as a customer would, offline;
 # verify through a private libvirtd (storage pool, streams), not the
-# embedded driver; builds interrupted and killed at each phase; the Debian package installed into a fresh root, checking an artifact there.
+# embedded driver; builds and boots interrupted and killed at each phase;
+# build and verify as an ordinary user; the Debian package installed into a fresh root, checking an artifact there.
 sub() {
 	local name=$1
 	shift
@@ -226,6 +227,8 @@ sub() {
 sub release tests/integration/release.sh "$qvsa" "$out"
 sub remote tests/integration/remote.sh "$qvsa" "$out"
 sub interrupt tests/integration/interrupt.sh "$qvsa"
+sub interrupt-verify tests/integration/interrupt-verify.sh "$qvsa"
+sub nonroot tests/integration/nonroot.sh "$qvsa"
 if "$qvsa" keygen "$work/release.key" >/dev/null 2>&1 &&
 	"$qvsa" sign "$out/$version/manifest.json" --key "$work/release.key" >/dev/null 2>&1; then
 	sub deb tests/integration/deb.sh "$out/$version" "$work/release.key.pub"
