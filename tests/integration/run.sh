@@ -71,7 +71,8 @@ targets: [kvm, vmware]
 YAML
 if run driver-audit 1 "$qvsa" build "$work/drop/recipe.yaml" --out "$work/drop-out" --accel tcg; then
 	if grep -q "driver audit .*(target vmware): initramfs lacks module vmxnet3" "$work/driver-audit.err" &&
-		! grep -q "^\[assemble" "$work/driver-audit.err" && [ ! -e "$work/drop-out" ]; then
+		! grep -q "^\[assemble" "$work/driver-audit.err" && [ ! -e "$work/drop-out/$version" ] &&
+		[ -z "$(find "$work/drop-out" -name '.qvsa-tmp-*' 2>/dev/null)" ]; then
 		ok "driver audit: dropping vmxnet3 fails the vmware target before assembly"
 	else
 		bad "driver audit message: $(tail -2 "$work/driver-audit.err")"
