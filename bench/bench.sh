@@ -215,6 +215,6 @@ fi
 	printf 'verify\t%s\n' "$([ "$example" = 1 ] && echo "$verify" || echo 0)"
 } >"$meta"
 mkdir -p "$results"
-json=$results/bench-$(date -u +%Y%m%dT%H%M%SZ)$([ "$quick" = 1 ] && echo -quick).json
+json=$results/bench-$(date -u +%Y%m%dT%H%M%SZ)$([ "$quick" = 1 ] && echo -quick || true).json
 python3 "$here/report.py" "$meta" "$times" "$sizes" "$json"
 say "results: $json"

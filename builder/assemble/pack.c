@@ -11,6 +11,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* An archive being written. */
 struct pack {
@@ -151,13 +155,42 @@ int pack_data(struct pack *p, const char *path, unsigned mode, const void *data,
 	return write_entry(p, e, data, len);
 }
 
+/* A host file into the archive in 1 MiB pieces: memory stays flat whatever
+ * the file's size (a recipe may ship a payload of gigabytes). */
 int pack_file(struct pack *p, const char *path, unsigned mode, const char *host_src)
 {
-	_cleanup_free_ char *buf = NULL;
-	size_t len = 0;
-	if (fs_read_file(host_src, &buf, &len) < 0)
+	_cleanup_close_ int fd = open(host_src, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return err_errno(errno, "reading '%s'", host_src);
+	if (!S_ISREG(st.st_mode))
+		return err_input("'%s' is not a regular file", host_src);
+	if (parents(p, path) < 0)
 		return -1;
-	return pack_data(p, path, mode, buf, len);
+	struct archive_entry *e = entry_new(p, path, AE_IFREG, mode);
+	archive_entry_set_size(e, (la_int64_t)st.st_size);
+	int r = archive_write_header(p->a, e);
+	archive_entry_free(e);
+	if (r != ARCHIVE_OK)
+		return pack_err(p, "entry");
+	enum { PIECE = 1 << 20 };
+	_cleanup_free_ char *buf = malloc(PIECE);
+	if (!buf)
+		abort();
+	uint64_t left = (uint64_t)st.st_size;
+	while (left > 0) {
+		ssize_t n = read(fd, buf, left < PIECE ? (size_t)left : PIECE);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return err_errno(errno, "reading '%s'", host_src);
+		if (n == 0)
+			return err_fail("reading '%s': it shrank while being archived", host_src);
+		if (archive_write_data(p->a, buf, (size_t)n) != n)
+			return pack_err(p, "entry");
+		left -= (uint64_t)n;
+	}
+	return 0;
 }
 
 int pack_symlink(struct pack *p, const char *path, const char *target)
