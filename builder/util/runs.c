@@ -81,26 +81,32 @@ static char *runs_dir(void)
 	return xasprintf("%s/runs", cache);
 }
 
-/* Field 22 (starttime) of /proc/PID/stat; 0 when the process does not exist. */
-static unsigned long long start_ticks_of(long pid)
+const char *runs_proc_stat(long pid, char *buf, size_t len)
 {
-	char path[64], buf[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (fd < 0 || len < 2)
+		return NULL;
+	ssize_t n = read(fd, buf, len - 1);
 	if (n <= 0)
-		return 0;
+		return NULL;
 	buf[n] = 0;
 	/* The command name (field 2) may hold spaces and ')': fields restart after the last ')'. */
 	char *p = strrchr(buf, ')');
-	if (!p)
-		return 0;
-	p++;
+	return p && p[1] == ' ' ? p + 2 : NULL;
+}
+
+/* Field 22 (starttime) of /proc/PID/stat; 0 when the process does not exist. */
+static unsigned long long start_ticks_of(long pid)
+{
+	char buf[1024];
+	const char *p = runs_proc_stat(pid, buf, sizeof(buf));
+	/* p is field 3; field 22 is 19 spaces on. */
 	for (int field = 3; field < 22 && p; field++)
-		p = strchr(p + 1, ' ');
-	return p ? strtoull(p + 1, NULL, 10) : 0;
+		if ((p = strchr(p, ' ')))
+			p++;
+	return p ? strtoull(p, NULL, 10) : 0;
 }
 
 unsigned long long runs_self_start(void) { return start_ticks_of((long)getpid()); }

@@ -78,6 +78,11 @@ void runs_finish(void);
 
 /* Whether the process pid, started at start_ticks (0: any), is alive. */
 bool runs_owner_alive(long pid, unsigned long long start_ticks);
+
+/* Read /proc/PID/stat into buf (len bytes) and return its field 3 (the state
+ * letter), past the command name, which may hold spaces and ')'; NULL when
+ * the process does not exist. Shared by the owner check and the undo steps. */
+const char *runs_proc_stat(long pid, char *buf, size_t len);
 /* This process's start time in clock ticks since boot (/proc/self/stat). */
 unsigned long long runs_self_start(void);
 

@@ -26,17 +26,9 @@
 /* The state letter of /proc/PID/stat, or 0 when the process is gone. */
 static char proc_state(long pid)
 {
-	char path[64], buf[512];
-	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return 0;
-	buf[n] = 0;
-	const char *p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
+	char buf[512];
+	const char *p = runs_proc_stat(pid, buf, sizeof(buf));
+	return p ? p[0] : 0;
 }
 
 /* SIGKILL pid and wait until it is gone or a zombie (its parent, perhaps
