@@ -72,6 +72,12 @@ int writer_img_info(const char *path, const char *fmt, struct writer_img_info *r
 
 int writer_qemu_img_check(const char *artifact, const char *format, uint64_t expect_size)
 {
+	return writer_qemu_img_check_info(artifact, format, expect_size, NULL);
+}
+
+int writer_qemu_img_check_info(const char *artifact, const char *format, uint64_t expect_size,
+			       struct writer_img_info *ret_info)
+{
 	struct writer_img_info info;
 	if (writer_img_info(artifact, NULL, &info) < 0) {
 		err_prefix("artifact '%s'", artifact);
@@ -90,5 +96,7 @@ int writer_qemu_img_check(const char *artifact, const char *format, uint64_t exp
 			return -1;
 		}
 	}
+	if (ret_info)
+		*ret_info = info;
 	return 0;
 }

@@ -154,6 +154,10 @@ int writer_img_info(const char *path, const char *fmt, struct writer_img_info *r
 /* Shared by writers that use qemu-img: virtual size and format as qemu-img
  * reports them; records an error naming the artifact if they differ. */
 int writer_qemu_img_check(const char *artifact, const char *format, uint64_t expect_size);
+/* The same, also handing back what qemu-img info said (for a writer's own
+ * further checks, without a second qemu-img run); ret_info may be NULL. */
+int writer_qemu_img_check_info(const char *artifact, const char *format, uint64_t expect_size,
+			       struct writer_img_info *ret_info);
 
 /* Shared by the vmdk and ova writers (writer_vmdk.c): a stream-optimized
  * VMDK written at path grain by grain, whose embedded extent is called

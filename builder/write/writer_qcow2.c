@@ -280,12 +280,10 @@ static int qcow2_write(const struct writer_input *in, const char *out)
 
 static int qcow2_check(const char *artifact, uint64_t expect_size, const struct target_artifact *a)
 {
-	if (writer_qemu_img_check(artifact, "qcow2", expect_size) < 0)
+	struct writer_img_info info;
+	if (writer_qemu_img_check_info(artifact, "qcow2", expect_size, &info) < 0)
 		return -1;
 	const char *compat = target_artifact_option(a, "compat");
-	struct writer_img_info info;
-	if (writer_img_info(artifact, "qcow2", &info) < 0)
-		return -1;
 	if (strcmp(info.compat, compat ? compat : "1.1") != 0)
 		return err_fail("artifact '%s': qcow2 is not compat %s", artifact, compat ? compat : "1.1");
 	return 0;
