@@ -6,7 +6,7 @@ CC      ?= cc
 PKGS     := yaml-0.1 libguestfs libvirt zlib libcrypto libssl libarchive libxml-2.0 libisal json-c
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wvla -Wformat=2 -Werror
-CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -Ibuilder/release -Ibuilder/recipe -Ibuilder/base -Ibuilder/assemble -Ibuilder/image -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
+CPPFLAGS += -D_GNU_SOURCE -Ibuilder -Ibuilder/util -Ibuilder/write -Ibuilder/verify -Ibuilder/verify/platforms -Ibuilder/release -Ibuilder/recipe -Ibuilder/base -Ibuilder/base/debian -Ibuilder/assemble -Ibuilder/image -DQVSA_DATADIR='"$(PREFIX)/share/qvsa"'
 ifeq ($(SANITIZE),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
@@ -15,7 +15,7 @@ endif
 B        := build
 # Stamped build dates come from the last commit, never the clock.
 export SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
-LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/write/*.c builder/verify/*.c builder/verify/platforms/*.c builder/release/*.c builder/recipe/*.c builder/base/*.c builder/assemble/*.c builder/image/*.c))
+LIB_SRC  := $(filter-out builder/main.c,$(wildcard builder/*.c builder/util/*.c builder/write/*.c builder/verify/*.c builder/verify/platforms/*.c builder/release/*.c builder/recipe/*.c builder/base/*.c builder/base/debian/*.c builder/assemble/*.c builder/image/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/%.o)
 MAIN_OBJ := $(B)/builder/main.o
 AGENT_DIR := templates/bootstrap-agent
@@ -29,7 +29,7 @@ AGENT_LIB_SRC := $(filter-out $(AGENT_DIR)/src/main.c,$(AGENT_SRC))
 DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zlib1g-dev \
 	libssl-dev libcriterion-dev libarchive-dev libvirt-daemon-system \
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
-	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils \
+	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils grub-efi-amd64-bin \
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
 	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap
 

@@ -153,9 +153,9 @@ fail:
 /* Modules, initramfs (audited) and the root filesystem archive for one disk:
  * the initramfs holds every member's modules, the root its first member's layer. */
 static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
-			  const struct kernel *k, const struct modindex *mi, const struct stamp *st,
+			  const struct base_state *bs, const struct modindex *mi, const struct stamp *st,
 			  struct target *const *members, const bool *sel, size_t nm, const char *fw,
-			  const char *uuid, const char *workdir, const char *tar)
+			  const char *uuid, const char *workdir, const char *tar, char **ret_tree)
 {
 	/* Each target's own list first, so that an unknown module names the target that wants it. */
 	for (size_t i = 0; i < nm; i++) {
@@ -172,14 +172,15 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	if (modindex_resolve(mi, mods, "the disk's targets", &paths) < 0)
 		return -1;
 	bool esp = strcmp(fw, "bios") != 0;
-	struct base_ctx ctx = {.datadir = o->datadir, .kernel = k, .module_paths = paths, .root_uuid = uuid,
-			       .workdir = workdir, .epoch = st->epoch, .firmware = fw};
+	struct base_ctx ctx = {.datadir = o->datadir, .st = bs, .kernel = bs->kernel, .modules = mods,
+			       .module_paths = paths, .root_uuid = uuid, .label = recipe_disk_label(r),
+			       .workdir = workdir, .cache_dir = o->cache_dir, .epoch = st->epoch, .firmware = fw};
 	if (esp && !base->populate_esp)
 		return err_input("%s: base '%s' cannot boot UEFI", recipe_path(r), base->name);
 	struct pack *p = NULL;
 	if (pack_open(tar, PACK_TAR, st->epoch, &p) < 0)
 		return -1;
-	if (base->populate(&ctx, p) < 0 || build_add_layers(r, o->datadir, st, members[0], p) < 0) {
+	if (base->populate(&ctx, p, ret_tree) < 0 || build_add_layers(r, o->datadir, st, members[0], p) < 0) {
 		pack_abort(p);
 		return -1;
 	}
@@ -198,7 +199,7 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 	}
 	/* The driver audit, on the initramfs just made, of each target's own
 	 * list: no disk is assembled for a target it cannot boot. */
-	_cleanup_free_ char *initrd = xasprintf("%s/%s", workdir, base->initrd);
+	_cleanup_free_ char *initrd = xasprintf("%s/" BASE_INITRD_FILE, workdir);
 	_cleanup_free_ char *ibuf = NULL;
 	size_t ilen = 0;
 	if (fs_read_file(initrd, &ibuf, &ilen) < 0)
@@ -228,6 +229,7 @@ struct group {
 	char *dir;                  /* scratch folder of this group */
 	const char *stage;          /* the out dir's private folder its artifacts are written in (build_out.h) */
 	char *tar, *esp, *raw;      /* root filesystem archive, ESP archive, assembled disk */
+	char *tree;                 /* the base's tree the archive is laid over, or NULL */
 	size_t first_slot;          /* index of this group's first artifact in the build result */
 	int rc;                     /* outcome of group_write when run on a worker thread */
 	char err[4096];             /* its error message (errors are per thread) */
@@ -241,11 +243,14 @@ static void group_free(struct group *g)
 	free(g->tar);
 	free(g->esp);
 	free(g->raw);
+	if (g->tree)
+		fs_rm_rf(g->tree);
+	free(g->tree);
 }
 
 /* Collect the members of the group of ts[first] and prepare its archives. */
 static int group_prepare(const struct recipe *r, const struct build_opts *o, const struct base_ops *base,
-			 const struct kernel *k, const struct modindex *mi, const struct stamp *st_in,
+			 const struct base_state *bs, const struct modindex *mi, const struct stamp *st_in,
 			 struct target **ts, const bool *sel, size_t nt, size_t first, bool *done, const char *dir,
 			 struct group *g, struct build_result *res)
 {
@@ -282,8 +287,8 @@ static int group_prepare(const struct recipe *r, const struct build_opts *o, con
 	g->esp = xasprintf("%s/esp.tar", g->dir);
 	g->raw = xasprintf("%s/disk.raw", g->dir);
 	double t0 = log_phase_begin("prepare", "kernel %s, initramfs and root filesystem (%s) for: %s",
-				    kernel_release(k), g->fw, g->tnames);
-	int rc = prepare_rootfs(r, o, base, k, mi, &g->st, mt, msel, g->nm, g->fw, g->uuid, g->dir, g->tar);
+				    kernel_release(bs->kernel), g->fw, g->tnames);
+	int rc = prepare_rootfs(r, o, base, bs, mi, &g->st, mt, msel, g->nm, g->fw, g->uuid, g->dir, g->tar, &g->tree);
 	res->t_prepare += log_phase_end("prepare", t0, rc == 0);
 	return rc;
 }
@@ -424,9 +429,7 @@ static char *all_names(struct target **ts, size_t nt)
 int build_run(const struct recipe *r, const struct build_opts *o, struct build_result *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	const struct base_ops *base = base_find(recipe_base_kind(r));
-	if (!base)
-		return err_input("%s: base kind '%s' is not known to this qvsa", recipe_path(r), recipe_base_kind(r));
+	const struct base_ops *base = recipe_base(r);
 	struct target **ts = NULL;
 	size_t nt = 0;
 	bool *sel = NULL;
@@ -434,7 +437,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 		return -1;
 
 	int rc = -1;
-	struct kernel *k = NULL;
+	struct base_state bs = {0};
 	struct modindex *mi = NULL;
 	char *workdir = NULL;
 	struct build_out *bo = NULL;
@@ -457,16 +460,17 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			   .recipe_sha256 = recipe_sha256(r), .targets = names};
 	if (stamp_epoch(inputs, &st.epoch) < 0)
 		goto out;
-	if (kernel_fetch(o->cache_dir, recipe_kernel_package(r), &k) < 0)
+	if (base->open(&(struct base_open_params){.recipe = r, .cache_dir = o->cache_dir, .refresh = o->refresh}, &bs) < 0)
 		goto out;
-	st.kernel = kernel_release(k);
+	st.kernel = kernel_release(bs.kernel);
+	st.base = base->name;
 	stamp_init(&st);
 	memcpy(ret->build_id, st.build_id, sizeof(st.build_id));
 	const char *accel = NULL;
-	if (accel_resolve(o->accel, o->cache_dir, kernel_image(k), &accel) < 0)
+	if (accel_resolve(o->accel, o->cache_dir, kernel_image(bs.kernel), &accel) < 0)
 		goto out;
 	image_set_force_tcg(strcmp(accel, "tcg") == 0);
-	if (modindex_load(kernel_moddir(k), &mi) < 0)
+	if (modindex_load(kernel_moddir(bs.kernel), &mi) < 0)
 		goto out;
 	workdir = fs_tmpdir_new("build");
 	if (!workdir)
@@ -480,13 +484,13 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 		_cleanup_free_ char *dir = xasprintf("%s/disk%zu", workdir, ng);
 		struct group *g = &groups[ng++];
 		build_test_pause("prepare");
-		if (group_prepare(r, o, base, k, mi, &st, ts, sel, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
+		if (group_prepare(r, o, base, &bs, mi, &st, ts, sel, nt, i, done, dir, g, ret) < 0 || check_interrupted() < 0)
 			goto out;
 		aps[ng - 1] = (struct assemble_params){
 			.raw_path = g->raw, .size = recipe_disk_size(r),
 			.partition_table = recipe_disk_partition_table(r), .filesystem = recipe_disk_filesystem(r),
-			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar,
-			.bootloader_dir = base->bootloader_dir, .syslinux_dir = SYSLINUX_DIR,
+			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar, .rootfs_tree = g->tree,
+			.bootloader_dir = "/boot/extlinux", .syslinux_dir = SYSLINUX_DIR,
 			.firmware = g->fw, .esp_tar = g->esp, .what = g->tnames,
 			.workdir = g->dir, .guid_seed = g->st.build_id, .epoch = g->st.epoch,
 		};
@@ -527,7 +531,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 		goto out;
 	/* Publish only a whole set, written, checked and hashed: a signal before
 	 * the exchange leaves the old set, after it the new one. */
-	if (build_out_carry(bo, ret) < 0 || build_write_manifest(r, o, &st, build_out_stage(bo), ret) < 0)
+	if (build_out_carry(bo, ret) < 0 || build_write_manifest(r, o, &st, &bs, build_out_stage(bo), ret) < 0)
 		goto out;
 	build_test_pause("publish");
 	if (check_interrupted() < 0 || build_out_publish(bo) < 0)
@@ -541,7 +545,7 @@ out:
 	free(groups);
 	free(aps);
 	modindex_free(mi);
-	kernel_free(k);
+	base_state_clear(&bs);
 	for (size_t i = 0; i < nt; i++)
 		target_free(ts[i]);
 	free(ts);

@@ -19,6 +19,7 @@ struct build_opts {
 	unsigned jobs;              /* writers running at once (-j); 0 or 1: one after another */
 	const char *ova_digest;     /* overrides the ova writer's digest option (sha256|sha1); NULL: the target's */
 	const struct sign_key *sign_key; /* signs manifest.json before the set is published; NULL: unsigned */
+	bool refresh;               /* remake the base's cached root tree (--refresh) */
 };
 
 /* One written artifact. */

@@ -1,6 +1,8 @@
 /* The write stage of a build: see build_write.h. */
 #include "build_write.h"
 
+#include "base.h"
+
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
@@ -176,19 +178,42 @@ int write_whole(const struct recipe *r, const struct stamp *st, const char *raw,
 	return 0;
 }
 
+/* The Debian release the base comes from: the tree's, else (a base made
+ * from the host's packages) the host's. */
+static char *base_debian_version(const struct base_state *bs)
+{
+	_cleanup_free_ char *path = bs->tree ? xasprintf("%s/etc/debian_version", bs->tree) : NULL;
+	char *buf = NULL;
+	if (!path)
+		return manifest_host_debian_version();
+	if (fs_read_file(path, &buf, NULL) < 0) {
+		err_clear();
+		return xstrdup("");
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	return buf;
+}
+
 int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-			 const char *stage, struct build_result *res)
+			 const struct base_state *bs, const char *stage, struct build_result *res)
 {
 	/* The release manifest (builder/release/manifest.h), then SHA256SUMS for `sha256sum -c`. */
-	_cleanup_free_ char *debian = manifest_host_debian_version();
+	_cleanup_free_ char *debian = base_debian_version(bs);
 	struct manifest_build b = {.appliance = recipe_name(r), .version = recipe_version(r),
 				   .build_id = st->build_id, .recipe_sha256 = st->recipe_sha256, .epoch = st->epoch,
 				   .kernel = st->kernel, .base_kind = recipe_base_kind(r), .base_version = debian};
 	struct manifest *m = NULL;
 	if (manifest_new(&b, &m) < 0)
 		return -1;
-	if (strcmp(b.base_kind, "tiny") == 0) /* its userland is the host's busybox-static */
-		manifest_add_host_package(m, "busybox-static");
+	/* What the base says its image holds ("name version" lines). */
+	_cleanup_free_ char *pkgs = bs->packages ? xstrdup(bs->packages) : NULL;
+	for (char *save = NULL, *line = pkgs ? strtok_r(pkgs, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		char *sp = strchr(line, ' ');
+		if (sp && sp[1]) {
+			*sp = 0;
+			manifest_add_package(m, line, sp + 1);
+		}
+	}
 	int rc = 0;
 	for (unsigned i = 0; i < res->n_artifacts && rc == 0; i++) {
 		const struct build_artifact *a = &res->artifacts[i];

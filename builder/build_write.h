@@ -49,7 +49,8 @@ int write_whole(const struct recipe *r, const struct stamp *st, const char *raw,
 		struct pending *ps, size_t n);
 /* manifest.json (signed: manifest.json.sig when o->sign_key) and
  * SHA256SUMS of a finished build, into the private folder stage. */
+struct base_state;
 int build_write_manifest(const struct recipe *r, const struct build_opts *o, const struct stamp *st,
-			 const char *stage, struct build_result *res);
+			 const struct base_state *bs, const char *stage, struct build_result *res);
 
 #endif

@@ -26,6 +26,7 @@ struct cli {
 	bool all;                 /* --all */
 	bool wrong_ca;            /* --wrong-ca */
 	const char *sign_key;     /* build --sign KEY */
+	bool refresh;             /* build --refresh */
 	const char *key;          /* sign --key KEY */
 	bool offline;             /* verify --offline: no boot */
 	const char *manifest;     /* verify --manifest */

@@ -31,7 +31,7 @@
 enum opt_id {
 	O_QUIET = 'q', O_JOBS = 'j', O_HELP = 'h',
 	O_TARGET = 256, O_OUT, O_ACCEL, O_CONNECT, O_PERSCODE, O_ACCEPT, O_TIMEOUT, O_JSON, O_ALL,
-	O_OVA_DIGEST, O_WRONG_CA, O_SIGN, O_KEY, O_OFFLINE, O_MANIFEST, O_PUBKEY, O_SIGNATURE, O_FORMAT, O_POOL,
+	O_OVA_DIGEST, O_WRONG_CA, O_SIGN, O_KEY, O_OFFLINE, O_MANIFEST, O_PUBKEY, O_SIGNATURE, O_FORMAT, O_POOL, O_REFRESH,
 };
 struct opt_def {
 	const char *name; /* long name */
@@ -50,6 +50,7 @@ static const struct opt_def opt_defs[] = {
 	{"wrong-ca", O_WRONG_CA, NULL},  {"format", O_FORMAT, "F"},
 	{"json", O_JSON, NULL},          {"quiet", O_QUIET, NULL},
 	{"help", O_HELP, NULL},          {"pool", O_POOL, "NAME"},
+	{"refresh", O_REFRESH, NULL},
 };
 
 /* One option a command takes and what it means there. */
@@ -122,7 +123,8 @@ static int cmd_build(struct cli *c)
 	}
 	c->targets[c->n_targets] = NULL;
 	struct build_opts o = {.datadir = dd, .cache_dir = cache, .out_dir = c->out_dir, .targets = c->targets,
-			       .accel = c->accel, .jobs = c->jobs, .ova_digest = c->ova_digest};
+			       .accel = c->accel, .jobs = c->jobs, .ova_digest = c->ova_digest,
+			       .refresh = c->refresh};
 	struct build_result res;
 	/* The key is read before the build: a wrong path fails in a second, not after it. */
 	struct sign_key *key = NULL;
@@ -210,6 +212,7 @@ static const struct cmd_opt build_opts_doc[] = {
 	{O_JOBS, "write artifacts of N disks at once (default 1)"},
 	{O_OVA_DIGEST, "OVA manifest digest, sha256 (default) or sha1 for older vSphere"},
 	{O_SIGN, "sign manifest.json with the Ed25519 private key KEY ('qvsa keygen'): manifest.json.sig"},
+	{O_REFRESH, "remake the base's cached root tree (kind debian: mmdebstrap again) instead of reusing it"},
 	OPT_ACCEL, OPT_JSON, {0, NULL},
 };
 static const struct cmd_opt verify_opts_doc[] = {
@@ -442,6 +445,7 @@ int main(int argc, char **argv)
 		case O_ALL: c.all = true; break;
 		case O_WRONG_CA: c.wrong_ca = true; break;
 		case O_SIGN: c.sign_key = optarg; break;
+		case O_REFRESH: c.refresh = true; break;
 		case O_KEY: c.key = optarg; break;
 		case O_OFFLINE: c.offline = true; break;
 		case O_MANIFEST: c.manifest = optarg; break;

@@ -246,6 +246,10 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 					 "by the host-tool assembly only (as root, or in a user namespace; without QVSA_ASSEMBLE=guestfs); "
 					 "with partition_table: mbr each firmware gets its own disk",
 					 ps[i].what ? ps[i].what : ps[i].raw_path);
+	for (size_t i = 0; i < n; i++)
+		if (ps[i].rootfs_tree)
+			return err_input("%s: a base that hands over a root tree (kind 'debian') is assembled with host "
+					 "tools only (without QVSA_ASSEMBLE=guestfs)", ps[i].what ? ps[i].what : ps[i].raw_path);
 	for (size_t i = 0; i < n; i++) {
 		_cleanup_close_ int fd = open(ps[i].raw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (fd < 0 || ftruncate(fd, (off_t)ps[i].size) < 0)

@@ -18,6 +18,8 @@ struct assemble_params {
 	const char *label;           /* filesystem label */
 	const char *fs_uuid;         /* filesystem UUID (derived from the build id) */
 	const char *rootfs_tar;      /* tar extracted at the root filesystem's top */
+	const char *rootfs_tree;     /* host path: a base's tree the tar is laid over (owners, modes, hard
+					links and xattrs kept; the caller removes it), or NULL: start empty */
 	const char *bootloader_dir;  /* where extlinux is installed, e.g. "/boot/extlinux" */
 	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
 	const char *firmware;        /* "bios": boot code (GRUB or extlinux); "uefi": GPT, EFI system partition;

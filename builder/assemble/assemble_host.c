@@ -75,13 +75,17 @@ static int run_tool_as_root(const struct assemble_params *p, const char *const *
 	return 0;
 }
 
-/* Unpack a deterministic tar into dir, keeping owners, modes and mtimes
- * (the clean environment also keeps TAR_OPTIONS out). */
+/* Unpack a deterministic tar into dir, keeping owners, modes, mtimes and
+ * extended attributes (file capabilities); the clean environment also keeps
+ * TAR_OPTIONS out. A file already in dir is replaced (GNU tar's default
+ * unlinks it and makes a new one; --overwrite would write it in place):
+ * dir may be a base's tree hard-linked to its cache. */
 static int unpack(const struct assemble_params *p, const char *tar, const char *dir)
 {
 	if (fs_mkdir_p(dir, 0755) < 0)
 		return -1;
-	const char *argv[] = {"tar", "-x", "-p", "--same-owner", "--numeric-owner", "-f", tar, "-C", dir, NULL};
+	const char *argv[] = {"tar", "-x", "-p", "--same-owner", "--numeric-owner", "--xattrs",
+			      "--xattrs-include=*", "-f", tar, "-C", dir, NULL};
 	return run_tool_as_root(p, argv);
 }
 
@@ -103,7 +107,7 @@ static int times_entry(const char *path, const struct stat *st, int type, struct
 	(void)type;
 	(void)ftw;
 	const char *rel = path + times_prefix;
-	if (strpbrk(rel, "\"\n\\"))
+	if (strpbrk(rel, "\"\n"))
 		return err_fail("'%s': a name debugfs cannot be told about", path), 1;
 	for (const char *f = "ctime\0atime\0mtime\0"; *f; f += strlen(f) + 1)
 		fprintf(times_script, "sif \"%s\" %s @%" PRId64 "\n", *rel ? rel : "/", f, times_epoch);
@@ -330,7 +334,9 @@ int assemble_disk_host(const struct assemble_params *p)
 
 	log_phase_status("%s: making %s from the root filesystem archive", what, p->filesystem);
 	{
-		_cleanup_tree_ char *tree = xasprintf("%s/root-tree", p->workdir);
+		/* The base's tree, which its owner removes, or a scratch one. */
+		_cleanup_tree_ char *scratch = p->rootfs_tree ? NULL : xasprintf("%s/root-tree", p->workdir);
+		const char *tree = p->rootfs_tree ? p->rootfs_tree : scratch;
 		if (unpack(p, p->rootfs_tar, tree) < 0) {
 			err_prefix("%s: unpacking the root filesystem", what);
 			return -1;

@@ -79,9 +79,10 @@ char *stamp_release_text(const struct stamp *s)
 			 "SOURCE_DATE_EPOCH=\"%lld\"\n"
 			 "RECIPE_SHA256=\"%s\"\n"
 			 "TARGETS=\"%s\"\n"
-			 "KERNEL=\"%s\"\n",
+			 "KERNEL=\"%s\"\n"
+			 "BASE=\"%s\"\n",
 			 os.name, os.id, s->appliance, s->version, os.version_id, s->build_id, date, (long long)s->epoch,
-			 s->recipe_sha256, s->targets, s->kernel);
+			 s->recipe_sha256, s->targets, s->kernel, s->base ? s->base : "tiny");
 }
 
 char *stamp_os_release_text(const struct stamp *s)

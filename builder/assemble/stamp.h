@@ -13,6 +13,7 @@ struct stamp {
 	const char *recipe_sha256; /* recipe checksum (hex) */
 	const char *targets;       /* space-separated targets this disk serves */
 	const char *kernel;        /* kernel release */
+	const char *base;          /* base kind ("tiny", "debian"): verify asks the base table by it */
 	int64_t epoch;             /* build date, seconds since 1970 (SOURCE_DATE_EPOCH) */
 	char build_id[17];         /* filled by stamp_init: 16 hex chars */
 };

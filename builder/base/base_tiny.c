@@ -9,6 +9,7 @@
 #include "modules.h"
 #include "pack.h"
 #include "proc.h"
+#include "recipe.h"
 
 #include <elf.h>
 #include <string.h>
@@ -53,26 +54,20 @@ static int write_initramfs(const struct base_ctx *ctx, const char *out)
 		_cleanup_free_ char *dir = xasprintf("/%s", d);
 		rc = pack_dir(p, dir, 0755);
 	}
-	/* The load order and the module names (the driver audit reads the latter). */
-	char *order = NULL, *names = NULL;
-	size_t olen = 0, nlen = 0;
-	FILE *of = open_memstream(&order, &olen), *nf = open_memstream(&names, &nlen);
+	/* The load order (the init script insmods in it; the driver audit reads the .ko files). */
+	char *order = NULL;
+	size_t olen = 0;
+	FILE *of = open_memstream(&order, &olen);
 	for (char *const *m = ctx->module_paths; rc == 0 && *m; m++) {
 		_cleanup_free_ char *src = xasprintf("%s/%s", kernel_moddir(ctx->kernel), *m);
 		_cleanup_free_ char *dst = xasprintf("/lib/modules/%s/%s", kernel_release(ctx->kernel), *m);
-		_cleanup_free_ char *name = module_name_of(*m);
 		rc = pack_file(p, dst, 0644, src);
 		fprintf(of, "%s\n", dst);
-		fprintf(nf, "%s\n", name);
 	}
 	fclose(of);
-	fclose(nf);
 	if (rc == 0)
 		rc = pack_data(p, "/etc/qvsa-modules.order", 0644, order, olen);
-	if (rc == 0)
-		rc = pack_data(p, "/etc/qvsa-modules", 0644, names, nlen);
 	free(order);
-	free(names);
 	if (rc < 0) {
 		pack_abort(p);
 		return -1;
@@ -126,17 +121,25 @@ static int add_debian_version(struct pack *rootfs)
 	return pack_data(rootfs, "/var/lib/dpkg/status", 0644, "", 0);
 }
 
-/* The same kernel command line for both boot paths. */
-static char *kernel_cmdline(const struct base_ctx *ctx)
+static int tiny_open(const struct base_open_params *p, struct base_state *ret)
 {
-	return xasprintf("root=UUID=%s rw console=tty0 console=ttyS0,115200n8 loglevel=4 panic=10", ctx->root_uuid);
+	memset(ret, 0, sizeof(*ret));
+	if (kernel_fetch(p->cache_dir, recipe_kernel_package(p->recipe), &ret->kernel) < 0)
+		return -1;
+	/* Its userland is the host's busybox-static (the manifest lists it). */
+	_cleanup_free_ char *version = NULL;
+	const char *argv[] = {"dpkg-query", "-W", "-f=${Version}", "busybox-static", NULL};
+	if (proc_run(argv, NULL, &version) == 0 && version && *version)
+		ret->packages = xasprintf("busybox-static %s\n", version);
+	return 0;
 }
 
-static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
+static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs, char **ret_tree)
 {
+	*ret_tree = NULL;
 	if (check_static(BUSYBOX) < 0)
 		return -1;
-	_cleanup_free_ char *initrd = xasprintf("%s/initrd.img", ctx->workdir);
+	_cleanup_free_ char *initrd = xasprintf("%s/" BASE_INITRD_FILE, ctx->workdir);
 	if (write_initramfs(ctx, initrd) < 0)
 		return -1;
 	for (const char *d = "proc\0sys\0dev\0run\0tmp\0mnt\0var/log\0boot/extlinux\0boot/grub\0"; *d;
@@ -154,7 +157,7 @@ static int tiny_populate(const struct base_ctx *ctx, struct pack *rootfs)
 		return -1;
 	if (strcmp(ctx->firmware, "uefi") == 0)
 		return 0; /* the boot loader lives on the EFI system partition (a hybrid disk has both) */
-	_cleanup_free_ char *cmdline = kernel_cmdline(ctx);
+	_cleanup_free_ char *cmdline = base_kernel_cmdline(ctx->root_uuid);
 	_cleanup_free_ char *conf = xasprintf("DEFAULT qvsa\n"
 					      "PROMPT 0\n"
 					      "TIMEOUT 0\n"
@@ -187,8 +190,8 @@ static int tiny_populate_esp(const struct base_ctx *ctx, struct pack *esp)
 {
 	if (!fs_exists(SYSTEMD_BOOT))
 		return err_fail("UEFI boot loader '%s' is missing (install systemd-boot-efi)", SYSTEMD_BOOT);
-	_cleanup_free_ char *initrd = xasprintf("%s/initrd.img", ctx->workdir);
-	_cleanup_free_ char *cmdline = kernel_cmdline(ctx);
+	_cleanup_free_ char *initrd = xasprintf("%s/" BASE_INITRD_FILE, ctx->workdir);
+	_cleanup_free_ char *cmdline = base_kernel_cmdline(ctx->root_uuid);
 	_cleanup_free_ char *entry = xasprintf("title qVSA\nlinux /vmlinuz\ninitrd /initrd.img\noptions %s\n", cmdline);
 	static const char loader[] = "default qvsa.conf\ntimeout 0\nconsole-mode keep\n";
 	if (pack_file(esp, "/EFI/BOOT/BOOTX64.EFI", 0644, SYSTEMD_BOOT) < 0 ||
@@ -209,21 +212,20 @@ static const char *const tiny_modules[] = {
 	NULL,
 };
 
-static const struct base_ops base_tiny_ops = {
+static const char *const tiny_templates[] = {"tiny-base", "bootstrap-agent", NULL};
+
+const struct base_ops base_tiny_ops = {
 	.name = "tiny",
+	.summary = "busybox userland with a Debian kernel and an initramfs made by qvsa; boots in seconds",
+	.kernel_package = "linux-image-amd64",
+	.templates = tiny_templates,
 	.modules = tiny_modules,
-	.bootloader_dir = "/boot/extlinux",
-	.initrd = "initrd.img",
+	.bootloader = "grub+systemd-boot",
+	.initrd_path = "/boot/initrd.img",
+	.verify_vcpus = 1,
+	.verify_memory_mib = 1024,
+	.verify_boot_s = 0,
+	.open = tiny_open,
 	.populate = tiny_populate,
 	.populate_esp = tiny_populate_esp,
 };
-
-static const struct base_ops *const bases[] = {&base_tiny_ops};
-
-const struct base_ops *base_find(const char *name)
-{
-	for (size_t i = 0; i < ELEMENTSOF(bases); i++)
-		if (strcmp(bases[i]->name, name) == 0)
-			return bases[i];
-	return NULL;
-}

@@ -98,7 +98,7 @@ static int find_release(const char *dir, char **ret)
 	return err_fail("kernel package: lib/modules in '%s' is empty", dir);
 }
 
-static int kernel_from_dir(const char *dir, const char *package_id, struct kernel **ret)
+int kernel_from_tree(const char *dir, const char *package_id, struct kernel **ret)
 {
 	_cleanup_free_ char *release = NULL;
 	if (find_release(dir, &release) < 0)
@@ -162,7 +162,7 @@ int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret
 		_cleanup_free_ char *dest = xasprintf("%s/%s", kdir, base);
 		if (!fs_exists(dest) && unpack_deb(local, dest) < 0)
 			return -1;
-		return kernel_from_dir(dest, base, ret);
+		return kernel_from_tree(dest, base, ret);
 	}
 
 	_cleanup_free_ char *name = NULL, *version = NULL;
@@ -171,7 +171,7 @@ int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret
 	_cleanup_free_ char *id = xasprintf("%s_%s", name, version);
 	_cleanup_free_ char *dest = xasprintf("%s/%s", kdir, id);
 	if (fs_exists(dest))
-		return kernel_from_dir(dest, id, ret);
+		return kernel_from_tree(dest, id, ret);
 
 	double t0 = log_phase_begin("kernel", "downloading %s %s (once; cached in %s)", name, version, kdir);
 	_cleanup_free_ char *dl = xasprintf("%s/download-%d", kdir, (int)getpid());
@@ -193,7 +193,7 @@ int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret
 	log_phase_end("kernel", t0, r == 0);
 	if (r < 0)
 		return -1;
-	return kernel_from_dir(dest, id, ret);
+	return kernel_from_tree(dest, id, ret);
 }
 
 int kernel_find_cached(const char *cache_dir, const char *package, struct kernel **ret)
@@ -214,5 +214,5 @@ int kernel_find_cached(const char *cache_dir, const char *package, struct kernel
 	}
 	dest = xasprintf("%s/%s", kdir, id);
 	*ret = NULL;
-	return fs_exists(dest) ? kernel_from_dir(dest, id, ret) : 0;
+	return fs_exists(dest) ? kernel_from_tree(dest, id, ret) : 0;
 }

@@ -13,6 +13,9 @@ int kernel_fetch(const char *cache_dir, const char *package, struct kernel **ret
  * it) and return the kernel only if kernel_fetch already unpacked it in the
  * cache; else *ret = NULL. Downloads nothing (for qvsa lint). */
 int kernel_find_cached(const char *cache_dir, const char *package, struct kernel **ret);
+/* The kernel a root tree (or an unpacked package) holds: dir/boot/vmlinuz-R
+ * and dir/lib/modules/R (depmod is run there if modules.dep is missing). */
+int kernel_from_tree(const char *dir, const char *package_id, struct kernel **ret);
 void kernel_free(struct kernel *k); /* accepts NULL */
 
 const char *kernel_release(const struct kernel *k); /* uname -r, e.g. "6.1.0-56-amd64" */

@@ -3,6 +3,7 @@
  * complete struct recipe, or record one "file:line:column: ..." error. */
 #include "recipe.h"
 
+#include "base.h"
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
@@ -15,23 +16,17 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* A base system the builder knows how to assemble. Adding "debian" is one row. */
-struct base_kind {
-	const char *name;           /* value of base.kind */
-	const char *kernel_package; /* default for base.kernel_package */
-};
-
-static const struct base_kind base_kinds[] = {
-	{ .name = "tiny", .kernel_package = "linux-image-amd64" },
-};
-
 struct recipe {
 	char *path;                  /* absolute path of the top file */
 	char *name;                  /* appliance name */
 	char *version;               /* "qVSA-X.Y" */
 	char sha256[65];             /* hex over the bytes of every file read */
-	const struct base_kind *base; /* row of base_kinds; never NULL */
+	const struct base_ops *base; /* row of the base table (base.h); never NULL */
 	char *kernel_package;        /* Debian package with the kernel */
+	char **packages;             /* base.packages: more Debian packages (bases that take them); strv, never NULL */
+	char *suite;                 /* base.suite: Debian suite the packages come from ("bookworm") */
+	char *mirror;                /* base.mirror: Debian archive URL */
+	char *snapshot;              /* base.snapshot: snapshot.debian.org time stamp, or NULL */
 	char **modules_add;          /* strv, never NULL */
 	char **modules_omit;         /* strv, never NULL */
 	uint64_t disk_size;          /* bytes, multiple of 1 MiB */
@@ -64,6 +59,10 @@ void recipe_free(struct recipe *r)
 	free(r->at_kernel_package);
 	cleanup_strvp(&r->modules_add);
 	cleanup_strvp(&r->modules_omit);
+	cleanup_strvp(&r->packages);
+	free(r->suite);
+	free(r->mirror);
+	free(r->snapshot);
 	cleanup_strvp(&r->templates);
 	cleanup_strvp(&r->targets);
 	free(r->path);
@@ -330,28 +329,101 @@ static int parse_version(struct recipe *r, const struct yamltree *root, bool no_
 	return yamltree_error(root, "no 'version' key and no VERSION file in '%s' or any folder above it", top_dir);
 }
 
+/* snapshot.debian.org's time stamp form: YYYYMMDDTHHMMSSZ. */
+static bool is_snapshot(const char *s)
+{
+	if (strlen(s) != 16 || s[8] != 'T' || s[15] != 'Z')
+		return false;
+	for (size_t i = 0; i < 15; i++)
+		if (i != 8 && (s[i] < '0' || s[i] > '9'))
+			return false;
+	return true;
+}
+
+/* An http(s) archive URL without blanks or shell metacharacters. */
+static bool is_mirror(const char *s)
+{
+	if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+		return false;
+	return strcspn(s, " \t\n'\"`$\\;|&<>()") == strlen(s) && strlen(s) < 256;
+}
+
+/* base.suite, base.mirror, base.snapshot, base.packages: only a base that
+ * installs packages (base_ops.takes_packages) takes them. */
+static int parse_base_packages(struct recipe *r, const struct yamltree *base)
+{
+	static const struct yamltree_strv_rules pkg_rules = {
+		.valid = is_package, .expected = "a Debian package name", .unique = true,
+	};
+	static const char *const suites[] = { "bookworm", NULL };
+	const struct yamltree *n;
+	const char *s = NULL;
+	char got[256];
+	if (!r->base->takes_packages) {
+		for (const char *k = "packages\0suite\0mirror\0snapshot\0"; *k; k += strlen(k) + 1)
+			if (base && (n = yamltree_get(base, k)))
+				return yamltree_error(n, "'base.%s' applies only to a base that installs packages "
+						      "(kind 'debian'), not to kind '%s'", k, r->base->name);
+		r->packages = calloc(1, sizeof(char *));
+		if (!r->packages)
+			abort();
+		return 0;
+	}
+	s = "bookworm";
+	if (base && (n = yamltree_get(base, "suite")) && yamltree_enum(n, "base.suite", suites, &s) < 0)
+		return -1;
+	r->suite = xstrdup(s);
+	s = "http://deb.debian.org/debian";
+	if (base && (n = yamltree_get(base, "mirror"))) {
+		if (yamltree_string(n, "base.mirror", &s) < 0)
+			return -1;
+		if (!is_mirror(s))
+			return yamltree_error(n, "expected an http:// or https:// Debian archive URL for 'base.mirror', got %s",
+					      yamltree_describe(n, got, sizeof(got)));
+	}
+	r->mirror = xstrdup(s);
+	if (base && (n = yamltree_get(base, "snapshot"))) {
+		if (yamltree_string(n, "base.snapshot", &s) < 0)
+			return -1;
+		if (!is_snapshot(s))
+			return yamltree_error(n, "expected a snapshot.debian.org time stamp (YYYYMMDDTHHMMSSZ) for "
+					      "'base.snapshot', got %s", yamltree_describe(n, got, sizeof(got)));
+		r->snapshot = xstrdup(s);
+	}
+	if (base && (n = yamltree_get(base, "packages"))) {
+		if (yamltree_strv(n, "base.packages", &pkg_rules, &r->packages) < 0)
+			return -1;
+	} else {
+		r->packages = calloc(1, sizeof(char *));
+		if (!r->packages)
+			abort();
+	}
+	return 0;
+}
+
 static int parse_base(struct recipe *r, const struct yamltree *base)
 {
-	static const char *const keys[] = { "kind", "kernel_package", "modules", NULL };
+	static const char *const keys[] = { "kind", "kernel_package", "modules", "packages", "suite", "mirror",
+					    "snapshot", NULL };
 	static const char *const mod_keys[] = { "add", "omit", NULL };
 	static const struct yamltree_strv_rules mod_rules = {
 		.valid = is_module, .expected = "a module name ([a-z0-9_-]+)", .unique = true,
 	};
-	const char *kinds[ELEMENTSOF(base_kinds) + 1] = { NULL };
+	const struct base_ops *const *rows = NULL;
+	size_t nrows = base_all(&rows);
+	const char *kinds[8] = { NULL };
 	const struct yamltree *n, *mods;
 	const char *s;
 
-	for (size_t i = 0; i < ELEMENTSOF(base_kinds); i++)
-		kinds[i] = base_kinds[i].name;
-	r->base = &base_kinds[0];
+	for (size_t i = 0; i < nrows && i + 1 < ELEMENTSOF(kinds); i++)
+		kinds[i] = rows[i]->name;
+	r->base = rows[0];
 	if (base && (yamltree_expect(base, YAMLTREE_MAPPING, "base") < 0 || yamltree_check_keys(base, "base", keys) < 0))
 		return -1;
 	if (base && (n = yamltree_get(base, "kind"))) {
 		if (yamltree_enum(n, "base.kind", kinds, &s) < 0)
 			return -1;
-		for (size_t i = 0; i < ELEMENTSOF(base_kinds); i++)
-			if (strcmp(base_kinds[i].name, s) == 0)
-				r->base = &base_kinds[i];
+		r->base = base_find(s);
 	}
 	s = r->base->kernel_package;
 	if (base && (n = yamltree_get(base, "kernel_package"))) {
@@ -365,6 +437,8 @@ static int parse_base(struct recipe *r, const struct yamltree *base)
 		r->at_kernel_package = where_of(n);
 	}
 	r->kernel_package = xstrdup(s);
+	if (parse_base_packages(r, base) < 0)
+		return -1;
 
 	mods = base ? yamltree_get(base, "modules") : NULL;
 	if (mods && (yamltree_expect(mods, YAMLTREE_MAPPING, "base.modules") < 0 ||
@@ -469,7 +543,6 @@ static int scan_tree(const struct yamltree *n)
 
 static int parse_recipe(struct recipe *r, const struct yamltree *root, bool no_fs)
 {
-	static const char *const default_templates[] = { "tiny-base", "bootstrap-agent", NULL };
 	static const struct yamltree_strv_rules template_rules = {
 		.valid = is_word, .expected = "a template name ([a-z0-9-]+)", .unique = true,
 	};
@@ -494,9 +567,12 @@ static int parse_recipe(struct recipe *r, const struct yamltree *root, bool no_f
 		if (yamltree_strv(n, "templates", &template_rules, &r->templates) < 0)
 			return -1;
 	} else {
-		r->templates = strv_of(default_templates);
+		r->templates = strv_of(r->base->templates);
 	}
-	r->at_templates = where_each(n, ELEMENTSOF(default_templates) - 1, r->at_top);
+	size_t ndefault = 0;
+	while (r->base->templates[ndefault])
+		ndefault++;
+	r->at_templates = where_each(n, ndefault, r->at_top);
 	if (recipe_files_parse(yamltree_get(root, "files"), no_fs, &r->files) < 0 ||
 	    yamltree_require(root, "", "personalization", &n) < 0 ||
 	    recipe_personalization_parse(n, no_fs, &r->pers) < 0 ||
@@ -578,6 +654,11 @@ const char *recipe_version(const struct recipe *r) { return r->version; }
 const char *recipe_sha256(const struct recipe *r) { return r->sha256; }
 const char *recipe_base_kind(const struct recipe *r) { return r->base->name; }
 const char *recipe_kernel_package(const struct recipe *r) { return r->kernel_package; }
+const struct base_ops *recipe_base(const struct recipe *r) { return r->base; }
+char *const *recipe_base_packages(const struct recipe *r) { return r->packages; }
+const char *recipe_base_suite(const struct recipe *r) { return r->suite; }
+const char *recipe_base_mirror(const struct recipe *r) { return r->mirror; }
+const char *recipe_base_snapshot(const struct recipe *r) { return r->snapshot; }
 char *const *recipe_modules_add(const struct recipe *r) { return r->modules_add; }
 char *const *recipe_modules_omit(const struct recipe *r) { return r->modules_omit; }
 uint64_t recipe_disk_size(const struct recipe *r) { return r->disk_size; }

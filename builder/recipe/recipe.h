@@ -48,7 +48,13 @@ const char *recipe_version(const struct recipe *r);  /* "qVSA-X.Y" */
 const char *recipe_sha256(const struct recipe *r);
 
 const char *recipe_base_kind(const struct recipe *r);      /* "tiny" (default) */
-const char *recipe_kernel_package(const struct recipe *r); /* default "linux-image-amd64" */
+const char *recipe_kernel_package(const struct recipe *r); /* default: the base's (linux-image-amd64) */
+struct base_ops;
+const struct base_ops *recipe_base(const struct recipe *r); /* the base table's row for base.kind */
+char *const *recipe_base_packages(const struct recipe *r);  /* base.packages (strv, may be empty) */
+const char *recipe_base_suite(const struct recipe *r);      /* base.suite, or NULL for a base without packages */
+const char *recipe_base_mirror(const struct recipe *r);     /* base.mirror, or NULL as above */
+const char *recipe_base_snapshot(const struct recipe *r);   /* base.snapshot, or NULL */
 /* Extra modules for the initramfs (added to every target's list); NULL-terminated, never NULL. */
 char *const *recipe_modules_add(const struct recipe *r);
 /* Modules removed from every target's list (to test the driver audit); NULL-terminated. */

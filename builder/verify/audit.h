@@ -7,12 +7,10 @@
 
 struct target;
 
-/* initrd/len: a gzip'd (or plain) newc cpio initramfs as qvsa writes it.
+/* initrd/len: a cpio initramfs (compressed or not) as any base makes it
+ * (base_initrd_modules reads which modules it holds).
  * what names the image in messages. Missing modules: ERR_FAIL
  * "driver audit 'what' (target T): initramfs lacks module(s) M1, M2 needed by the platform's devices". */
 int audit_initramfs(const void *initrd, size_t len, const struct target *t, const char *what);
-
-/* The module names listed in the initramfs (its /etc/qvsa-modules), NULL-terminated; caller frees. */
-int audit_list_modules(const void *initrd, size_t len, const char *what, char ***ret_names);
 
 #endif

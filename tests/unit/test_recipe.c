@@ -316,7 +316,9 @@ Test(recipe, ca_bundle_rules)
 Test(recipe, bad_enum_values)
 {
 	expect_error("enum.yaml", "5:20: expected one of 'mbr', 'gpt' for 'disk.partition_table', got 'msdos'");
-	expect_error("base-debian.yaml", "4:9: expected 'tiny' for 'base.kind', got 'debian'");
+	expect_error("base-unknown.yaml", "4:9: expected one of 'tiny', 'debian' for 'base.kind', got 'gentoo'");
+	expect_error("base-packages-tiny.yaml", "5:13: 'base.packages' applies only to a base that installs packages (kind 'debian'), not to kind 'tiny'");
+	expect_error("base-snapshot.yaml", "5:13: expected a snapshot.debian.org time stamp (YYYYMMDDTHHMMSSZ) for 'base.snapshot', got '2026-11-01'");
 }
 
 Test(recipe, bad_version)

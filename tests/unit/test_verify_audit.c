@@ -29,13 +29,19 @@ static struct target *kvm_target(void)
 	return t;
 }
 
-/* A gzip'd newc initramfs at path whose /etc/qvsa-modules lists modules. */
+/* A gzip'd newc initramfs at path holding a .ko file for each of modules
+ * (one name per line), as any base's initramfs holds them. */
 static void make_initrd(const char *path, const char *modules)
 {
 	struct pack *p = NULL;
 	cr_assert_eq(pack_open(path, PACK_CPIO_GZ, 0, &p), 0, "%s", err_msg());
 	cr_assert_eq(pack_data(p, "/init", 0755, "#!/bin/sh\n", 10), 0);
-	cr_assert_eq(pack_data(p, "/etc/qvsa-modules", 0644, modules, strlen(modules)), 0);
+	_cleanup_free_ char *list = strdup(modules);
+	char *save = NULL;
+	for (char *m = strtok_r(list, "\n", &save); m; m = strtok_r(NULL, "\n", &save)) {
+		_cleanup_free_ char *ko = xasprintf("/lib/modules/6.1.0-test-amd64/kernel/drivers/%s.ko", m);
+		cr_assert_eq(pack_data(p, ko, 0644, "\177ELF", 4), 0);
+	}
 	cr_assert_eq(pack_close(p), 0, "%s", err_msg());
 }
 
