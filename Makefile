@@ -31,9 +31,9 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils grub-efi-amd64-bin \
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
-	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap
+	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap virt-v2v uidmap
 
-.PHONY: all deps demo check unit unit-san integration install clean bench deb fuzz recipes-bad
+.PHONY: integration-debian all deps demo check unit unit-san integration install clean bench deb fuzz recipes-bad
 all: $(B)/qvsa $(AGENT)
 
 $(B)/%.o: %.c
@@ -89,6 +89,13 @@ check: deps
 	$(MAKE) unit-san
 	$(MAKE) recipes-bad
 	$(MAKE) integration
+	$(MAKE) integration-debian
+
+# The debian base's tier (~10 minutes under TCG): mmdebstrap, a cached
+# rebuild, two boots through real cloud-init, libguestfs's inspection and
+# virt-v2v. Part of check; runnable alone.
+integration-debian: all
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1 tests/integration/debian.sh
 
 # The main job on the embedded default: build the example recipe, verify it
 # under libvirt (embedded QEMU driver, no daemon), say where the artifacts are.

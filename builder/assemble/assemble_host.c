@@ -103,25 +103,31 @@ static __thread int64_t times_epoch;
 
 static int times_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
 {
-	(void)st;
 	(void)type;
 	(void)ftw;
 	const char *rel = path + times_prefix;
 	if (strpbrk(rel, "\"\n"))
 		return err_fail("'%s': a name debugfs cannot be told about", path), 1;
-	for (const char *f = "ctime\0atime\0mtime\0"; *f; f += strlen(f) + 1)
-		fprintf(times_script, "sif \"%s\" %s @%" PRId64 "\n", *rel ? rel : "/", f, times_epoch);
+	/* mtime clamped to the epoch, not set to it: a base's files keep their
+	 * packages' times, which Python's bytecode caches are checked against. */
+	int64_t mtime = st->st_mtime < times_epoch ? (int64_t)st->st_mtime : times_epoch;
+	fprintf(times_script, "sif \"%s\" ctime @%" PRId64 "\nsif \"%s\" atime @%" PRId64 "\n",
+		*rel ? rel : "/", times_epoch, *rel ? rel : "/", times_epoch);
+	if (mtime != (int64_t)st->st_mtime || S_ISDIR(st->st_mode))
+		fprintf(times_script, "sif \"%s\" mtime @%" PRId64 "\n", *rel ? rel : "/", mtime);
 	return 0;
 }
 
 /* mke2fs -d copies each file's times from the unpacked tree: ctime and atime
  * are the moment of unpacking, and a directory tar made implicitly or filled
- * after restoring its time has that moment as mtime. Every entry of a qvsa
- * archive has the build's epoch as mtime (pack.h), so all three get it
- * (debugfs on the partition's byte range: no mount). The superblock's
- * "lifetime writes" counts what mke2fs wrote, which depends on how the
- * unpacked tree's file system reports holes (tmpfs and ext4 differ): zero
- * (e2fsprogs then stops counting). */
+ * after restoring its time has that moment as mtime. So ctime and atime get
+ * the build's epoch, and mtime is clamped to it (as SOURCE_DATE_EPOCH
+ * clamping does): every entry of a qvsa archive has the epoch as mtime
+ * (pack.h), directories made now get it, and a base tree's files keep
+ * their older times (debugfs on the partition's byte range: no mount). The
+ * superblock's "lifetime writes" counts what mke2fs wrote, which depends on
+ * how the unpacked tree's file system reports holes (tmpfs and ext4
+ * differ): zero (e2fsprogs then stops counting). */
 static int fix_times(const struct assemble_params *p, const struct asm_layout *l, const char *tree)
 {
 	_cleanup_free_ char *script = NULL;
