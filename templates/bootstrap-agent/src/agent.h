@@ -64,6 +64,7 @@ struct agent_userdata {
 	char *ca_pem;       /* ca_certs: trusted: certificates (cloud-init's form), concatenated PEM, or NULL */
 	bool poweroff;      /* power_state.mode is poweroff */
 	bool cloud_config;  /* the document was #cloud-config (else the PERSCODE= form) */
+	bool malformed;     /* parsing stopped at an unusable value (else a failure means: no code in it) */
 };
 
 /* Parse user-data: a "#cloud-config" document (qvsa: perscode/platform_url/proxy,

@@ -213,6 +213,26 @@ int agent_azure_health(const char *goal_state, char **ret_xml);
 /* vSphere: the delivery from ovf-env.xml text. */
 int agent_vmware_ovf_parse(const char *xml, struct agent_delivery *ret);
 
+/* ---- after cloud-init (cloudinit.c) ---- */
+
+/* The datasource line and the raw user-data cloud-init stored under
+ * root/var/lib/cloud/instance; each NULL when its file does not exist. */
+int agent_cloudinit_read(const char *root, char **ret_datasource, char **ret_user_data);
+/* The channel whose datasources name the class in a datasource line
+ * ("DataSourceEc2Local: ..." is Ec2: ec2), or NULL when no channel does (an
+ * unknown class, DataSourceNone, a malformed line). ret_name receives the
+ * class name as written, for messages. */
+const struct agent_channel *agent_cloudinit_channel(const char *datasource, char *ret_name, size_t size);
+/* Take the code from cloud-init's user-data for ch: 0 with run->channel and
+ * run->ud set; 1 when user_data is NULL, blank or holds no code at all
+ * (fall back to the channels); -1 when it holds a broken qvsa: section
+ * (run->stage "code", run->channel ch, the reason recorded). */
+int agent_cloudinit_take(const struct agent_channel *ch, const char *user_data, struct agent_run *run);
+/* plan with ch first (with its medium; left out when it needs one and none
+ * is in media), ch's own entry removed from the rest. */
+void agent_cloudinit_plan(const struct agent_channel *ch, const struct agent_media *media,
+			  const struct agent_plan *plan, struct agent_plan *ret);
+
 /* ---- status (record.c) ---- */
 
 /* Status lines naming the channel that delivered (channel may be NULL). */

@@ -5,7 +5,10 @@
  * the code from that platform's channel, brings the network up, reports
  * Ready where the platform wants it, asks the qVSA platform which components
  * this appliance gets, records them under /etc/qvsa and prints one
- * QVSA-STATUS line; later boots only print "skipped". Protocol:
+ * QVSA-STATUS line; later boots only print "skipped". With --cloud-init
+ * (a systemd base, after cloud-init's config stage) it takes the channel and
+ * the code from what cloud-init found, and leaves the network, Azure's Ready
+ * report and power_state to cloud-init and the OS. Protocol:
  * docs/personalization.md and docs/channels.md. */
 #include "channel.h"
 
@@ -46,6 +49,7 @@ struct agent_opts {
 	int console_fds[2];          /* --console-fd terminals, -1 unused */
 	bool network;                /* run DHCP before the first network channel / the platform */
 	bool poweroff;               /* honour power_state: poweroff from user-data */
+	bool cloud_init;             /* --cloud-init: cloud-init ran first (docs/channels.md) */
 };
 
 /* State of one run, released by agent_state_free. */
@@ -55,6 +59,7 @@ struct agent_state {
 	struct agent_media media;       /* media found */
 	struct agent_plan plan;         /* channels to try (borrows media) */
 	struct agent_run run;           /* what the channels delivered: run.ud is the effective user-data */
+	const struct agent_channel *cloudinit; /* --cloud-init: the channel of cloud-init's datasource, or NULL */
 	char *platform_url;             /* effective platform URL, or NULL */
 	char *proxy;                    /* effective proxy URL, or NULL for none */
 	char *ca_pem;                   /* CAs trusted for the platform: the image's, then user-data's; or NULL */
@@ -144,7 +149,8 @@ static int agent_find_media(const struct agent_opts *o, struct agent_state *st, 
 			seq = s;
 			quiet_since = now;
 		}
-		if (w == AGENT_MEDIA_DONE || now - t0 >= AGENT_MEDIA_WAIT_S ||
+		/* after cloud-init, udev has settled and cloud-init has read its medium: one scan */
+		if (o->cloud_init || w == AGENT_MEDIA_DONE || now - t0 >= AGENT_MEDIA_WAIT_S ||
 		    (w == AGENT_MEDIA_MAYBE && now - quiet_since >= AGENT_MEDIA_QUIET_MS / 1000.0))
 			break;
 		usleep(AGENT_MEDIA_POLL_MS * 1000);
@@ -174,6 +180,11 @@ static int agent_make_plan(const struct agent_opts *o, struct agent_state *st)
 	free(cfg);
 	if (r < 0)
 		return -1;
+	if (st->cloudinit) {
+		struct agent_plan plan;
+		agent_cloudinit_plan(st->cloudinit, &st->media, &st->plan, &plan);
+		st->plan = plan;
+	}
 	struct agent_buf names = { 0 };
 	for (size_t i = 0; i < st->plan.n; i++)
 		agent_buf_printf(&names, "%s%s", i ? ", " : "", st->plan.ch[i]->name);
@@ -292,6 +303,38 @@ static char *agent_image_platform_url(const struct agent_opts *o)
 	return url;
 }
 
+/* --cloud-init: name the channel by cloud-init's datasource and take the code
+ * from the user-data it fetched. 0 delivered; 1 not (the plan follows, with
+ * st->cloudinit first when known); -1 broken, with st->run.stage set. */
+static int agent_cloudinit_start(const struct agent_opts *o, struct agent_state *st)
+{
+	char *ds = NULL, *ud = NULL, name[64];
+	if (agent_cloudinit_read(o->root, &ds, &ud) < 0) {
+		st->run.stage = "channel";
+		return -1;
+	}
+	int r = 1;
+	if (!ds) {
+		fprintf(stderr, "qvsa-agent: cloud-init named no datasource; finding the channel as without it\n");
+	} else if (!(st->cloudinit = agent_cloudinit_channel(ds, name, sizeof(name)))) {
+		fprintf(stderr, "qvsa-agent: cloud-init used %s, which no channel reads; finding the channel as "
+				"without it\n", name);
+	} else {
+		fprintf(stderr, "qvsa-agent: cloud-init used %s: channel %s\n", name, st->cloudinit->name);
+		r = agent_cloudinit_take(st->cloudinit, ud, &st->run);
+		if (r == 0)
+			fprintf(stderr, "qvsa-agent: channel %s delivered the code (cloud-init's user-data)\n",
+				st->cloudinit->name);
+		else if (r == 1)
+			fprintf(stderr, "qvsa-agent: cloud-init's user-data holds no code; trying channel %s itself\n",
+				st->cloudinit->name);
+	}
+	agent_wipe(ud);
+	free(ud);
+	free(ds);
+	return r;
+}
+
 static int agent_main(const struct agent_opts *o, struct agent_state *st)
 {
 	char *marker = agent_path(o, "/etc/qvsa/personalized"), *done = NULL;
@@ -307,7 +350,12 @@ static int agent_main(const struct agent_opts *o, struct agent_state *st)
 		return 0;
 	}
 	st->stage = "channel";
-	if (agent_make_plan(o, st) < 0)
+	int r = o->cloud_init ? agent_cloudinit_start(o, st) : 1;
+	if (r < 0) {
+		st->stage = st->run.stage;
+		return -1;
+	}
+	if (r == 1 && agent_make_plan(o, st) < 0)
 		return -1;
 	char *image_url = agent_image_platform_url(o);
 	bool test_root = *o->root != 0;
@@ -325,8 +373,7 @@ static int agent_main(const struct agent_opts *o, struct agent_state *st)
 		.image_platform_url = image_url,
 	};
 	st->run.bring_up_network = o->network;
-	int r = agent_channels_run(&env, &st->plan, &st->run);
-	if (r < 0) {
+	if (r == 1 && (r = agent_channels_run(&env, &st->plan, &st->run)) < 0) {
 		st->stage = st->run.stage;
 		goto out;
 	}
@@ -343,8 +390,10 @@ static int agent_main(const struct agent_opts *o, struct agent_state *st)
 			goto out;
 		fprintf(stderr, "qvsa-agent: network up on %s\n", ifname);
 	}
-	/* before the platform: a platform such as Azure fails the VM without it */
-	agent_channels_ready(&env, &st->plan, &st->run);
+	/* before the platform: a platform such as Azure fails the VM without it;
+	 * after cloud-init, cloud-init has reported Ready itself */
+	if (!o->cloud_init)
+		agent_channels_ready(&env, &st->plan, &st->run);
 	st->stage = "platform";
 	if ((r = agent_personalize(st)) < 0)
 		goto out;
@@ -364,6 +413,7 @@ static void agent_usage(FILE *f)
 {
 	fprintf(f, "usage: qvsa-agent [--root DIR] [--seed-dir DIR] [--media-dir DIR] [--metadata HOST:PORT]\n"
 		   "                  [--wireserver HOST:PORT] [--console-fd FD]... [--no-network] [--no-poweroff]\n"
+		   "                  [--cloud-init]\n"
 		   "First-boot personalization of a qVSA appliance (see docs/personalization.md).\n");
 }
 
@@ -393,6 +443,7 @@ int main(int argc, char **argv)
 		{ "console-fd", required_argument, NULL, 'c' },
 		{ "no-network", no_argument, NULL, 'n' },
 		{ "no-poweroff", no_argument, NULL, 'p' },
+		{ "cloud-init", no_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -435,6 +486,7 @@ int main(int argc, char **argv)
 			break;
 		case 'n': o.network = false; break;
 		case 'p': o.poweroff = false; break;
+		case 'C': o.cloud_init = true; break;
 		case 'h': agent_usage(stdout); return 0;
 		default: agent_usage(stderr); return 2;
 		}
@@ -446,6 +498,12 @@ int main(int argc, char **argv)
 	/* a test run against a directory tree must never power the host off */
 	if (*o.root)
 		o.poweroff = false;
+	/* after cloud-init the OS has the network, and cloud-init's power_state
+	 * (cloud-final, ordered after the agent) powers off */
+	if (o.cloud_init) {
+		o.network = false;
+		o.poweroff = false;
+	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("QVSA-AGENT: starting\n");
 	fflush(stdout);

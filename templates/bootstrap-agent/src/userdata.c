@@ -475,8 +475,10 @@ int agent_userdata_parse(const char *text, struct agent_userdata *ret)
 		if (p.ca.len)
 			ret->ca_pem = agent_buf_steal(&p.ca);
 		agent_buf_free(&p.ca);
-		if (p.failed)
+		if (p.failed) {
+			ret->malformed = true;
 			return -1;
+		}
 		if (!ret->perscode)
 			return agent_fail("user-data (#cloud-config) has no qvsa: perscode:");
 		return 0;
