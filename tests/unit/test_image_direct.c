@@ -271,3 +271,46 @@ Test(image_direct, symlinks_it_cannot_follow_exactly_are_declined)
 	image_content_clear(&c);
 	fs_tmpdir_release(TAKE_PTR(dir));
 }
+
+/* The slow tier (QVSA_TEST_GUESTFS=1, one appliance launch): libguestfs
+ * reads the same symlinks the same way, and those the direct reader leaves
+ * to it (an absolute target, '..' above the root) as the guest's kernel does. */
+Test(image_direct, libguestfs_follows_symlinks_alike, .timeout = 600)
+{
+	const char *e = getenv("QVSA_TEST_GUESTFS");
+	if (!e || strcmp(e, "1") != 0)
+		cr_skip_test("launches the libguestfs appliance (~30 s under TCG); set QVSA_TEST_GUESTFS=1");
+	if (!have_tools())
+		cr_skip_test("mke2fs, sfdisk, debugfs or qemu-img missing");
+	image_set_force_tcg(true);
+	_cleanup_free_ char *dir = fs_tmpdir_new("test-direct");
+	_cleanup_free_ char *disk = make_linked_disk(dir, "gfs",
+						     "/boot/chain\t../initrd.img\n"
+						     "/etc/dangling\tnowhere\n"
+						     "/etc/todir\t../boot\n"
+						     "/etc/abs\t/boot/initrd.img-6.1.0-28-amd64\n"
+						     "/etc/esc\t../../../etc/qvsa-release\n");
+	const char *const want[] = {"/initrd.img", "/boot/chain", "/etc/dangling", "/etc/todir", "/etc/abs", "/etc/esc", NULL};
+	struct image_disk d = {.path = disk, .format = "raw"};
+	struct image_content *c = NULL;
+	cr_assert_eq(image_read_many(&d, 1, want, &c), 0, "%s", err_msg());
+	cr_assert_null(c[0].error, "%s", c[0].error);
+	cr_expect_str_eq(c[0].files[0], "initramfs");
+	cr_expect_str_eq(c[0].files[1], "initramfs");
+	cr_expect_null(c[0].files[2]);
+	cr_expect_null(c[0].files[3]);
+	cr_expect_str_eq(c[0].files[4], "initramfs", "an absolute target resolves inside the image");
+	cr_expect_str_eq(c[0].files[5], "BASE=\"debian\"\n", "'..' stops at the image's root");
+	/* The direct reader agrees on what it reads itself. */
+	const char *const mine[] = {"/initrd.img", "/boot/chain", "/etc/dangling", "/etc/todir", NULL};
+	struct image_content dc = {0};
+	cr_assert_eq(image_read_direct(&d, mine, &dc), 0, "declined: %s", err_msg() ? err_msg() : "?");
+	for (size_t i = 0; i < 4; i++) {
+		cr_expect_eq(!dc.files[i], !c[0].files[i], "%s", mine[i]);
+		if (dc.files[i] && c[0].files[i])
+			cr_expect_str_eq(dc.files[i], c[0].files[i], "%s", mine[i]);
+	}
+	image_content_clear(&dc);
+	image_contents_free(c, 1);
+	fs_tmpdir_release(TAKE_PTR(dir));
+}
