@@ -135,6 +135,11 @@ static void verify_print_table(const struct verify_job *jobs, size_t nj)
 		else
 			printf("FAIL  %.*s\n", (int)strcspn(r->reason, "\n"), r->reason);
 	}
+	/* The base's own verdict (cloud-init's on the debian base), under the table: its rows stay as they are. */
+	for (size_t i = 0; i < nj; i++)
+		if (jobs[i].result.base_check[0])
+			printf("%s (base %s): %s\n", target_name(jobs[i].target), jobs[i].result.base,
+			       jobs[i].result.base_check);
 }
 
 /* One object per artifact, in a list: keys as docs/verify.md names them. */
@@ -158,6 +163,8 @@ static void verify_print_json(const struct verify_job *jobs, size_t nj)
 		json_object_object_add(o, "seconds", secs);
 		json_object_object_add(o, "reason", json_object_new_string(r->reason));
 		json_object_object_add(o, "components", json_object_new_string(r->components));
+		json_object_object_add(o, "base", json_new_str_or_null(r->base[0] ? r->base : NULL));
+		json_object_object_add(o, "base_check", json_new_str_or_null(r->base_check[0] ? r->base_check : NULL));
 		json_object_array_add(list, o);
 	}
 	json_print_put(stdout, list);

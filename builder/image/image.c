@@ -102,7 +102,11 @@ static int mount_root(guestfs_h *g, char *const *parts, const char *dev, const c
 	return err_input("image '%s': no filesystem holding /etc/qvsa-release (not a qvsa image?)", what);
 }
 
-/* Read each of paths from the mounted root into c (binary-safe, NUL added). */
+/* Read each of paths from the mounted root into c (binary-safe, NUL added).
+ * A symlink is followed as the guest would: the daemon opens the path
+ * chrooted into the mounted root, so a relative target resolves against the
+ * link's directory and an absolute one inside the image (image_direct.c
+ * follows the first kind itself and leaves the second to this reader). */
 static int read_paths(guestfs_h *g, const char *const *paths, const char *what, struct image_content *c)
 {
 	size_t n = 0;
@@ -114,7 +118,7 @@ static int read_paths(guestfs_h *g, const char *const *paths, const char *what, 
 		abort();
 	c->n_files = n;
 	for (size_t i = 0; i < n; i++) {
-		if (guestfs_is_file(g, paths[i]) <= 0)
+		if (guestfs_is_file_opts(g, paths[i], GUESTFS_IS_FILE_OPTS_FOLLOWSYMLINKS, 1, -1) <= 0)
 			continue;
 		size_t len;
 		char *buf = guestfs_read_file(g, paths[i], &len);
@@ -226,7 +230,10 @@ int image_read_many(const struct image_disk *disks, size_t n, const char *const 
 		if (check_interrupted() < 0)
 			goto fail;
 		const char *name = disks[i].name ? disks[i].name : disks[i].path;
-		if (mount_root(g, parts, devs[dev_of[i]], name) < 0 || read_paths(g, paths, name, &out[i]) < 0)
+		const char *const *p = disks[i].paths ? disks[i].paths : paths;
+		if (!p)
+			err_fail("image '%s': no paths to read", name);
+		if (!p || mount_root(g, parts, devs[dev_of[i]], name) < 0 || read_paths(g, p, name, &out[i]) < 0)
 			content_fail(&out[i]);
 		/* The next disk's root is mounted at / again. */
 		if (guestfs_umount_all(g) < 0) {

@@ -3,9 +3,11 @@
  * private sparse raw copy, the partition table is parsed here, and
  * e2fsprogs' debugfs reads the ext2/3/4 root. A journal left unreplayed by
  * a guest that powered off is replayed on the copy first, as the kernel
- * would on mount. Whatever this reader cannot do exactly (XFS, an external
- * journal, a missing tool, a root it cannot find) it declines, and the
- * caller reads that disk through libguestfs instead. */
+ * would on mount. A symlink with a relative target is followed, as the
+ * guest would. Whatever this reader cannot do exactly (XFS, an external
+ * journal, a missing tool, a root it cannot find, an absolute or escaping
+ * symlink) it declines, and the caller reads that disk through libguestfs
+ * instead. */
 #include "image.h"
 #include "bytes.h"
 
@@ -31,7 +33,7 @@
 #define EXT_INCOMPAT_RECOVER 0x0004     /* the journal holds transactions not yet written home */
 #define EXT_INCOMPAT_JOURNAL_DEV 0x0008 /* an external journal device */
 
-/* Paths read in one go (the check reads 3). */
+/* Paths read in one go (the check reads qvsa's 3 and its base's). */
 #define MAX_PATHS 16
 
 /* Where a file system may start, in bytes, and its length (0: to the end). */
@@ -163,24 +165,35 @@ static int replay_slice(const char *raw, const struct part *p, const char *slice
 	return 0;
 }
 
+/* Symlinks followed from one path before the reader declines (Debian's
+ * /initrd.img is one hop; the kernel allows 40, libguestfs reads deeper chains). */
+#define MAX_LINK_HOPS 4
+
+/* Characters a path or link target must not hold to be given to debugfs literally. */
+#define NOT_LITERAL " \t\n\"'\\"
+
+/* What one debugfs stat showed of a path. */
+struct seen {
+	bool regular;   /* a regular file: dumped into the pass's dir/f<index> */
+	bool link;      /* a symlink */
+	char dest[256]; /* a fast symlink's target as debugfs quotes it; "" for a slow one (target in a block) */
+};
+
 /* One debugfs run over the ext file system at dev ("FILE" or "FILE?offset=N"):
- * stat and dump each path into dir/f<i>. *ret_root is whether
- * /etc/qvsa-release is a regular file there; c gets each path that is a
- * regular file (symlinks and directories count as absent, as in image.c). */
-static int debugfs_read(const char *dev, const char *dir, const char *const *paths, bool *ret_root,
-			struct image_content *c)
+ * stat /etc/qvsa-release when root_check (its result first in seen), then
+ * stat each of the n paths and dump it into dir/f<idx[i]>. */
+static int debugfs_pass(const char *dev, const char *dir, bool root_check, char *const *paths, const size_t *idx,
+			size_t n, struct seen *seen)
 {
-	size_t n = 0;
-	while (paths[n])
-		n++;
 	_cleanup_free_ char *cmds = NULL;
 	size_t clen = 0;
 	FILE *f = open_memstream(&cmds, &clen);
 	if (!f)
 		abort();
-	fputs("stat /etc/qvsa-release\n", f);
+	if (root_check)
+		fputs("stat /etc/qvsa-release\n", f);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, "stat %s\ndump %s %s/f%zu\n", paths[i], paths[i], dir, i);
+		fprintf(f, "stat %s\ndump %s %s/f%zu\n", paths[i], paths[i], dir, idx[i]);
 	if (fclose(f) != 0)
 		abort();
 	_cleanup_free_ char *cmdfile = xasprintf("%s/cmds", dir);
@@ -192,10 +205,7 @@ static int debugfs_read(const char *dev, const char *dir, const char *const *pat
 		return -1;
 	/* debugfs echoes each command as "debugfs: CMD"; a stat's output follows
 	 * its echo, a missing file's error goes to stderr. */
-	bool regular[MAX_PATHS + 1];
-	if (n > MAX_PATHS)
-		return err_fail("debugfs: more than %d paths", MAX_PATHS);
-	size_t k = 0;
+	size_t want = n + root_check, k = 0;
 	bool in_stat = false;
 	for (char *line = out; line && *line;) {
 		char *nl = strchr(line, '\n');
@@ -204,37 +214,133 @@ static int debugfs_read(const char *dev, const char *dir, const char *const *pat
 		if (strncmp(line, "debugfs: ", 9) == 0) {
 			in_stat = strncmp(line + 9, "stat ", 5) == 0;
 			if (in_stat) {
-				if (k >= n + 1)
+				if (k >= want)
 					return err_fail("debugfs: unexpected output");
-				regular[k++] = false;
+				seen[k++] = (struct seen){0};
 			}
 		} else if (in_stat && strstr(line, "Type: regular")) {
-			regular[k - 1] = true;
+			seen[k - 1].regular = true;
+		} else if (in_stat && strstr(line, "Type: symlink")) {
+			seen[k - 1].link = true;
+		} else if (in_stat && strncmp(line, "Fast link dest: \"", 17) == 0) {
+			/* Printed as "%.*s" between quotes: the target is up to the last quote. */
+			const char *d = line + 17, *q = strrchr(d, '"');
+			if (q && (size_t)(q - d) < sizeof(seen[k - 1].dest))
+				snprintf(seen[k - 1].dest, sizeof(seen[k - 1].dest), "%.*s", (int)(q - d), d);
+			else
+				return err_fail("debugfs: a symlink target it shows unquoted or longer than %zu bytes",
+						sizeof(seen[k - 1].dest) - 1);
 		}
 		line = nl ? nl + 1 : NULL;
 	}
-	if (k != n + 1)
-		return err_fail("debugfs: %zu of %zu stat results", k, n + 1);
-	*ret_root = regular[0];
-	if (!*ret_root)
-		return 0;
+	if (k != want)
+		return err_fail("debugfs: %zu of %zu stat results", k, want);
+	return 0;
+}
+
+/* The path symlink path (absolute) points to: its relative target dest
+ * resolved against the link's directory, left for debugfs to walk as the
+ * kernel would. Whatever this reader cannot follow exactly is refused
+ * (recorded), and libguestfs, which reads the guest's root as the guest
+ * does, reads the disk instead: a slow symlink, an absolute target, a
+ * target that '..' takes above the root or debugfs cannot be given. */
+static char *link_target(const char *path, const char *dest)
+{
+	if (!dest[0]) {
+		err_fail("symlink '%s': its target is in a block (a slow symlink)", path);
+		return NULL;
+	}
+	if (dest[0] == '/' || strpbrk(dest, NOT_LITERAL)) {
+		err_fail("symlink '%s' -> '%s': %s", path, dest,
+			 dest[0] == '/' ? "an absolute target" : "a target debugfs cannot be given literally");
+		return NULL;
+	}
+	size_t dlen = (size_t)(strrchr(path, '/') - path); /* the link's directory: path[0, dlen) */
+	_cleanup_free_ char *joined = xasprintf("%.*s/%s", (int)dlen, path, dest);
+	/* Count depth lexically over the directory and the target: below 0 is above the root. */
+	long depth = 0;
+	for (const char *p = joined; *p;) {
+		p += strspn(p, "/");
+		size_t len = strcspn(p, "/");
+		if (len == 2 && strncmp(p, "..", 2) == 0)
+			depth--;
+		else if (len > 0 && !(len == 1 && p[0] == '.'))
+			depth++;
+		if (depth < 0) {
+			err_fail("symlink '%s' -> '%s': '..' leads above the root", path, dest);
+			return NULL;
+		}
+		p += len;
+	}
+	return TAKE_PTR(joined);
+}
+
+/* Read each of paths from the ext file system at dev into c, following a
+ * symlink with a relative target (at most MAX_LINK_HOPS) as the guest's
+ * kernel would; a path absent or neither a regular file nor a symlink to
+ * one is NULL. *ret_root is whether /etc/qvsa-release is a regular file
+ * there (else nothing is read). -1 with the reason recorded: the caller
+ * declines the disk. */
+static int debugfs_read(const char *dev, const char *dir, const char *const *paths, bool *ret_root,
+			struct image_content *c)
+{
+	size_t n = 0;
+	while (paths[n])
+		n++;
+	if (n > MAX_PATHS)
+		return err_fail("debugfs: more than %d paths", MAX_PATHS);
+	/* The paths still to read (cur[i] for paths[idx[i]]): every one at first, then the symlinks' targets. */
+	char *cur[MAX_PATHS];
+	size_t idx[MAX_PATHS], m = n;
+	struct seen seen[MAX_PATHS + 1];
+	for (size_t i = 0; i < n; i++) {
+		cur[i] = xstrdup(paths[i]);
+		idx[i] = i;
+	}
+	int rc = debugfs_pass(dev, dir, true, cur, idx, m, seen);
+	*ret_root = rc == 0 && seen[0].regular;
+	if (rc < 0 || !*ret_root)
+		goto out;
 	c->files = calloc(n + 1, sizeof(*c->files));
 	c->lens = calloc(n + 1, sizeof(*c->lens));
 	if (!c->files || !c->lens)
 		abort();
 	c->n_files = n;
-	for (size_t i = 0; i < n; i++) {
-		if (!regular[i + 1])
-			continue;
-		_cleanup_free_ char *p = xasprintf("%s/f%zu", dir, i);
-		char *buf = NULL;
-		size_t len = 0;
-		if (fs_read_file(p, &buf, &len) < 0)
-			return -1; /* caller frees what c holds */
-		c->files[i] = buf; /* fs_read_file adds the NUL */
-		c->lens[i] = len;
+	const struct seen *s = seen + 1; /* the paths' results follow the root's */
+	for (unsigned hop = 0; rc == 0 && m > 0; hop++) {
+		size_t next = 0;
+		for (size_t k = 0; k < m; k++) {
+			char *p = cur[k];
+			cur[k] = NULL;
+			if (rc == 0 && s[k].regular) {
+				_cleanup_free_ char *f = xasprintf("%s/f%zu", dir, idx[k]);
+				if (fs_read_file(f, &c->files[idx[k]], &c->lens[idx[k]]) < 0) /* adds the NUL */
+					rc = -1; /* caller frees what c holds */
+			} else if (rc == 0 && s[k].link) {
+				char *t = NULL;
+				if (hop >= MAX_LINK_HOPS)
+					err_fail("'%s': more than %d symlinks", paths[idx[k]], MAX_LINK_HOPS);
+				else
+					t = link_target(p, s[k].dest);
+				if (!t) {
+					rc = -1;
+				} else {
+					cur[next] = t;
+					idx[next++] = idx[k];
+				}
+			}
+			free(p);
+		}
+		m = next; /* cur[0, next) are owned again */
+		if (rc == 0 && m > 0) {
+			rc = debugfs_pass(dev, dir, false, cur, idx, m, seen);
+			s = seen;
+		}
 	}
-	return 0;
+out:
+	for (size_t k = 0; k < m; k++)
+		free(cur[k]);
+	return rc;
 }
 
 /* Record why the direct reader declines a disk (for the debug log). Returns 1. */
@@ -259,7 +365,7 @@ static void tmpdir_releasep(char **dir)
 int image_read_direct(const struct image_disk *d, const char *const *paths, struct image_content *c)
 {
 	for (size_t i = 0; paths[i]; i++)
-		if (paths[i][0] != '/' || strpbrk(paths[i], " \t\n\"'\\"))
+		if (paths[i][0] != '/' || strpbrk(paths[i], NOT_LITERAL))
 			return decline("path '%s' is not one debugfs reads literally", paths[i]);
 	if (!proc_have("debugfs") || !proc_have("qemu-img"))
 		return decline("debugfs or qemu-img is not installed");
@@ -334,7 +440,12 @@ int image_read_auto(const struct image_disk *disks, size_t n, const char *const 
 	bool direct = !env || strcmp(env, "0") != 0;
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
-		int rc = direct ? image_read_direct(&disks[i], paths, &out[i]) : 1;
+		const char *const *p = disks[i].paths ? disks[i].paths : paths;
+		if (!p) {
+			image_contents_free(out, n);
+			return err_fail("image '%s': no paths to read", disks[i].name ? disks[i].name : disks[i].path);
+		}
+		int rc = direct ? image_read_direct(&disks[i], p, &out[i]) : 1;
 		if (rc < 0) {
 			image_contents_free(out, n);
 			return -1;

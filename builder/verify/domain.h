@@ -6,11 +6,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Guest RAM and vCPUs for a verification boot. One vCPU: the tiny base boots
- * serially, and under TCG a second one only costs host CPU (its bring-up and
- * IPIs; measured 7.3 s instead of 8.4-9.0 s of QEMU CPU time up to the
- * agent), which the boots running side by side share. A base that starts
- * services in parallel would want 2 (FACTS: a stock Debian with cloud-init
+/* Guest RAM and vCPUs for a verification boot unless the image's base says
+ * otherwise (base_ops.verify_vcpus, verify_memory_mib). One vCPU: the tiny
+ * base boots serially, and under TCG a second one only costs host CPU (its
+ * bring-up and IPIs; measured 7.3 s instead of 8.4-9.0 s of QEMU CPU time up
+ * to the agent), which the boots running side by side share. A base that
+ * starts services in parallel wants 2 (FACTS: a stock Debian with cloud-init
  * takes ~30 s longer on one). */
 #define DOMAIN_MEMORY_MIB 1024
 #define DOMAIN_VCPUS 1

@@ -5,6 +5,7 @@
 #include "verify_run.h"
 
 #include "audit.h"
+#include "base.h"
 #include "cleanup.h"
 #include "console.h"
 #include "fs.h"
@@ -154,8 +155,42 @@ static int judge_components(struct run *r, const char *text, char *joined, size_
 	return 0;
 }
 
+/* qvsa's own files in the overlay after the boot; the base's check_paths follow them. */
+static const char *const overlay_own[] = {"/etc/qvsa/components", "/etc/qvsa/personalized", "/etc/qvsa-release"};
+
+const char **judge_overlay_paths(const struct base_ops *base)
+{
+	size_t n = 0;
+	while (base && base->check_paths && base->check_paths[n])
+		n++;
+	const char **v = calloc(ELEMENTSOF(overlay_own) + n + 1, sizeof(*v));
+	if (!v)
+		abort();
+	for (size_t i = 0; i < ELEMENTSOF(overlay_own); i++)
+		v[i] = overlay_own[i];
+	for (size_t i = 0; i < n; i++)
+		v[ELEMENTSOF(overlay_own) + i] = base->check_paths[i];
+	return v;
+}
+
+/* The base's own verdict on the boot, from its check_paths (after qvsa's
+ * files in c): its summary into the result, or run_fail with its reason. */
+static int judge_base(struct run *r, const struct image_content *c)
+{
+	if (!r->base->check)
+		return 0;
+	if (c->n_files <= ELEMENTSOF(overlay_own))
+		return run_fail(r, "base %s: its check read nothing", r->base->name);
+	_cleanup_free_ char *summary = NULL;
+	if (r->base->check(c->files + ELEMENTSOF(overlay_own), c->lens + ELEMENTSOF(overlay_own), &summary) < 0)
+		return run_fail_recorded(r);
+	snprintf(r->res->base_check, sizeof(r->res->base_check), "%s", summary ? summary : "");
+	return 0;
+}
+
 /* The overlay after the boot: files[0] /etc/qvsa/components, files[1]
- * /etc/qvsa/personalized, files[2] /etc/qvsa-release (check_paths). */
+ * /etc/qvsa/personalized, files[2] /etc/qvsa-release, then the base's
+ * check_paths (judge_overlay_paths). */
 int judge_overlay(struct run *r, const struct image_content *c)
 {
 	if (c->error)
@@ -169,11 +204,56 @@ int judge_overlay(struct run *r, const struct image_content *c)
 		return run_fail(r, "the appliance changed its /etc/qvsa-release during the boot");
 	if (judge_components(r, c->files[0], r->res->components, sizeof(r->res->components)) < 0)
 		return -1;
+	if (r->base && judge_base(r, c) < 0)
+		return -1;
 	r->checked = true;
 	return 0;
 }
 
-/* The image before any boot: files[0] the initramfs, files[1] /etc/qvsa-release (audit_paths). */
+/* Images stamped before the stamp named its base (no BASE=) were all made on this one. */
+#define JUDGE_BASE_UNSTAMPED "tiny"
+
+const char **judge_image_paths(void)
+{
+	const struct base_ops *const *all = NULL;
+	size_t n = base_all(&all), k = 0;
+	const char **v = calloc(n + 2, sizeof(*v));
+	if (!v)
+		abort();
+	v[k++] = "/etc/qvsa-release";
+	for (size_t i = 0; i < n; i++) {
+		bool seen = false;
+		for (size_t j = 1; j < k && !seen; j++)
+			seen = strcmp(v[j], all[i]->initrd_path) == 0;
+		if (!seen)
+			v[k++] = all[i]->initrd_path;
+	}
+	return v;
+}
+
+/* The row of the base the stamp names into r->base (JUDGE_BASE_UNSTAMPED
+ * when it names none), or run_fail. */
+static int judge_stamped_base(struct run *r, const char *stamp)
+{
+	_cleanup_free_ char *name = stamp ? stamp_get(stamp, "BASE") : NULL;
+	r->base = base_find(name ? name : JUDGE_BASE_UNSTAMPED);
+	if (r->base) {
+		snprintf(r->res->base, sizeof(r->res->base), "%s", r->base->name);
+		return 0;
+	}
+	const struct base_ops *const *all = NULL;
+	size_t n = base_all(&all);
+	char known[256] = "";
+	for (size_t i = 0, used = 0; i < n && used < sizeof(known); i++)
+		used += (size_t)snprintf(known + used, sizeof(known) - used, "%s%s", i ? ", " : "", all[i]->name);
+	/* An image from another qvsa: it cannot be judged here, which is no verdict on it. */
+	run_fail(r, "the image is stamped BASE '%.64s', a base this qvsa does not know (known: %s)", name, known);
+	r->kind = ERR_INPUT;
+	return -1;
+}
+
+/* The image before any boot: the stamp and every base's initramfs path
+ * (r->image_paths, judge_image_paths), of which the stamp's base's is audited. */
 int judge_image(struct run *r, const struct image_content *c)
 {
 	if (c->error) {
@@ -181,15 +261,30 @@ int judge_image(struct run *r, const struct image_content *c)
 		r->kind = c->error_kind;
 		return -1;
 	}
-	if (!c->files[0])
-		return run_fail(r, "driver audit: the image has no %s", VERIFY_INITRD_PATH);
-	if (audit_initramfs(c->files[0], c->lens[0], r->t, VERIFY_INITRD_PATH) < 0)
+	const char *stamp = NULL, *initrd = NULL;
+	size_t initrd_len = 0;
+	for (size_t i = 0; i < c->n_files && r->image_paths[i]; i++)
+		if (strcmp(r->image_paths[i], "/etc/qvsa-release") == 0)
+			stamp = c->files[i];
+	if (judge_stamped_base(r, stamp) < 0)
+		return -1;
+	for (size_t i = 0; i < c->n_files && r->image_paths[i]; i++)
+		if (strcmp(r->image_paths[i], r->base->initrd_path) == 0) {
+			initrd = c->files[i];
+			initrd_len = c->lens[i];
+		}
+	if (!initrd)
+		return run_fail(r, "driver audit: the image has no %s (its base, %s, keeps the initramfs there)",
+				r->base->initrd_path, r->base->name);
+	if (audit_initramfs(initrd, initrd_len, r->t, r->base->initrd_path) < 0)
 		return run_fail_recorded(r);
 	/* The agent sends the stamped version: a wrong stamp cannot pass, so spend no boot on it. */
-	_cleanup_free_ char *stamped = stamp_get(c->files[1], "BOOTSTRAP_VERSION");
+	_cleanup_free_ char *stamped = stamp ? stamp_get(stamp, "BOOTSTRAP_VERSION") : NULL;
 	if (!stamped || strcmp(stamped, r->version) != 0)
 		return run_fail(r, "the image is stamped BOOTSTRAP_VERSION '%s', expected '%s'",
 				stamped ? stamped : "(none)", r->version);
-	r->stamp = xstrdup(c->files[1]);
+	r->stamp = xstrdup(stamp);
+	free(r->overlay_paths);
+	r->overlay_paths = judge_overlay_paths(r->base);
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "verify_run.h"
 
 #include "audit.h"
+#include "base.h"
 #include "cleanup.h"
 #include "console.h"
 #include "domain.h"
@@ -236,6 +237,9 @@ int verify_make_domain(struct run *r, const struct run_remote *rr)
 	struct domain_spec ds = {
 		.name = r->name,
 		.accel = r->o->accel,
+		/* Before the audit knows the base: the defaults (the XML is remade once it does). */
+		.memory_mib = r->base ? r->base->verify_memory_mib : 0,
+		.vcpus = r->base ? r->base->verify_vcpus : 0,
 		.machine = target_verify_machine(r->t),
 		.uefi = fw && strcmp(fw, "uefi") == 0,
 		.nvram_path = nvram,
@@ -286,15 +290,16 @@ static size_t runs_alive(struct run *runs, size_t n, struct run ***ret)
 struct read_stage {
 	const char *phase;        /* progress line tag */
 	const char *what;         /* what is read, for the progress line */
-	const char *const *paths; /* NULL-terminated, in the order judge expects them */
+	/* The run's paths (NULL-terminated, in the order judge expects them):
+	 * each run has its own, as runs of different bases read different files. */
+	const char *const *(*paths)(const struct run *r);
 	int (*judge)(struct run *r, const struct image_content *c); /* run_fail or 0 */
 	bool audit;               /* the launch's time counts in t_audit (else in t_check) */
 };
 
-static const char *const audit_paths[] = {VERIFY_INITRD_PATH, "/etc/qvsa-release", NULL};
+static const char *const *audit_paths(const struct run *r) { return r->image_paths; }
+static const char *const *check_paths(const struct run *r) { return r->overlay_paths; }
 static const struct read_stage audit_stage = {"audit", "initramfs modules and stamp", audit_paths, judge_image, true};
-static const char *const check_paths[] = {"/etc/qvsa/components", "/etc/qvsa/personalized", "/etc/qvsa-release",
-					  NULL};
 static const struct read_stage check_stage = {"check", "personalization in the overlays", check_paths, judge_overlay,
 					      false};
 
@@ -312,11 +317,12 @@ static void read_stage_run(const struct read_stage *st, struct run *runs, size_t
 	if (!disks)
 		abort();
 	for (size_t k = 0; k < m; k++)
-		disks[k] = (struct image_disk){.path = alive[k]->overlay, .format = "qcow2", .name = alive[k]->artifact};
+		disks[k] = (struct image_disk){.path = alive[k]->overlay, .format = "qcow2", .name = alive[k]->artifact,
+					       .paths = st->paths(alive[k])};
 	double t = log_phase_begin(st->phase, "%s: %zu image%s", st->what, m, m == 1 ? "" : "s");
 	struct image_content *c = NULL;
 	size_t launched = 0;
-	int rc = image_read_auto(disks, m, st->paths, &c, &launched);
+	int rc = image_read_auto(disks, m, NULL, &c, &launched);
 	if (rc == 0 && launched > 0)
 		log_phase_begin(st->phase, "%zu of %zu image%s read through one libguestfs launch (see QVSA_DEBUG=1 for why)",
 				launched, m, m == 1 ? "" : "s");
@@ -391,6 +397,8 @@ static void run_cleanup(struct run *r, struct verify_result *ret)
 	free(r->name);
 	free(r->xml);
 	free(r->stamp);
+	free(r->image_paths);
+	free(r->overlay_paths);
 	console_free(r->con);
 }
 
@@ -486,6 +494,7 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 			.res = &jobs[i].result,
 			.con = console_new(),
 			.remote = o->connect_uri && remote_uri_uses_pool(o->connect_uri),
+			.image_paths = judge_image_paths(),
 		};
 		r->name = domain_name(r->tname);
 		/* A target with two artifacts (aws: .vmdk and .raw) may boot both at once: names must differ. */
@@ -511,6 +520,10 @@ int verify_artifacts(struct verify_job *jobs, size_t n, const struct verify_opts
 	}
 	/* 2. The driver audit of every image: no boot is spent on one that cannot find its disk or NIC. */
 	read_stage_run(&audit_stage, runs, n);
+	/* Now that each image's base is known: its vCPUs and memory. */
+	for (size_t i = 0; i < n; i++)
+		if (!runs[i].failed && verify_make_domain(&runs[i], NULL) < 0)
+			run_fail_recorded(&runs[i]);
 	/* 3. Up to verify_jobs(o) boots at once (verify_boot.c). */
 	verify_boot_all(runs, n, verify_jobs(o));
 	/* 4. Every booted overlay. */

@@ -11,7 +11,8 @@
 
 struct target;
 
-/* Budget from domain start to power-off when verify_opts.timeout_s is 0. */
+/* Budget from domain start to power-off when neither verify_opts.timeout_s
+ * nor the image's base (base_ops.verify_boot_s) sets one. */
 #define VERIFY_DEFAULT_TIMEOUT_S 180
 
 /* How to verify. */
@@ -24,7 +25,8 @@ struct verify_opts {
 	const char *expected_code;    /* code the stub accepts; NULL: same as perscode */
 	const char *expected_version; /* bootstrap version the stub must receive; required unless
 				       * every verify_job names its own */
-	unsigned timeout_s;           /* budget from domain start to power-off; 0: default 180 */
+	unsigned timeout_s;           /* budget from domain start to power-off; 0: the image's base's
+				       * (base_ops.verify_boot_s), else VERIFY_DEFAULT_TIMEOUT_S */
 	unsigned jobs;                /* boots at once; 0: the number of online CPUs */
 	bool keep_console;            /* keep the console log next to the artifact's work dir */
 	bool wrong_ca;                /* hand the guest a CA that did not sign the platform's certificate
@@ -43,6 +45,9 @@ struct verify_result {
 	char components[512]; /* "ML=..,VULNSIGS=..,..." found in the overlay on pass */
 	char devices[128];    /* e.g. "virtio-blk + virtio-net" */
 	char channel[32];     /* the channel the appliance named in its status line ("ec2"), or "" */
+	char base[16];        /* the base the image's stamp names ("tiny", "debian"), or "" before the audit */
+	char base_check[256]; /* the base's own verdict on the boot on pass (base_ops.check's summary, e.g.
+			       * cloud-init's), or "" when the base has no check */
 	bool ready;           /* the platform's wireserver accepted a Ready report (Azure) */
 	char console_log[512]; /* kept copy of the serial console log ("" if none) */
 	char *message;        /* on failure, the full message to print ("verify 'A' (target T): reason"
@@ -58,11 +63,13 @@ struct verify_job {
 	struct verify_result result;  /* written by verify_artifacts in every case; verify_result_clear frees */
 };
 
-/* Verify n artifacts: prepare every overlay; read the initramfs
- * (/boot/initrd.img) and the stamp of every image for the driver audit
- * (audit_initramfs) and the stamped version, and a job that fails it is not
- * booted; boot the others, up to o->jobs at once over one libvirt
- * connection; read every booted overlay for the verdict. Both reads go
+/* Verify n artifacts: prepare every overlay; read the stamp and the
+ * initramfs of every image (the base the stamp names says where it is) for
+ * the driver audit (audit_initramfs) and the stamped version, and a job
+ * that fails it is not booted; boot the others with their base's vCPUs,
+ * memory and time budget, up to o->jobs at once over one libvirt
+ * connection; read every booted overlay (qvsa's files and the base's) for
+ * the verdict. Both reads go
  * without an appliance where image_read_direct is exact, and the rest of
  * each in ONE libguestfs launch. Fills each
  * jobs[i].result. Returns 0 if all passed; otherwise -1 with an error

@@ -6,6 +6,7 @@
  * The event thread only marks domains ended (vm.c). */
 #include "verify_run.h"
 
+#include "base.h"
 #include "cleanup.h"
 #include "console.h"
 #include "fs.h"
@@ -43,9 +44,13 @@ struct boot {
 	char tag[3][48];    /* progress tags per phase: "boot" or, with several boots at once, "boot aws" */
 };
 
-static unsigned run_timeout(const struct run *r)
+/* The run's budget: --timeout, else its base's (a Debian with cloud-init
+ * needs minutes under TCG), else verify's default. */
+unsigned verify_run_timeout(const struct run *r)
 {
-	return r->o->timeout_s ? r->o->timeout_s : VERIFY_DEFAULT_TIMEOUT_S;
+	if (r->o->timeout_s)
+		return r->o->timeout_s;
+	return r->base && r->base->verify_boot_s ? r->base->verify_boot_s : VERIFY_DEFAULT_TIMEOUT_S;
 }
 
 /* At the console channel's prompts, type what a person would: the code,
@@ -82,7 +87,7 @@ static int boot_start(struct vm_host *h, struct remote_pool *pool, struct boot *
 		snprintf(b->tag[i], sizeof(b->tag[i]), tagged ? "%s %s" : "%s", phases[i], r->tname);
 	b->ph = PH_BOOT;
 	b->end = VM_END_RUNNING;
-	b->timeout_s = run_timeout(r);
+	b->timeout_s = verify_run_timeout(r);
 	b->tph = log_phase_begin(b->tag[PH_BOOT], "%s (%s, %s, %s)", r->name, r->o->accel, target_verify_machine(r->t),
 				 r->res->devices);
 	if ((r->remote && verify_remote_stage(pool, r) < 0) || vm_new(h, r->name, r->xml, &r->vm) < 0 ||
@@ -204,22 +209,32 @@ unsigned verify_boot_weight(bool uefi, bool console)
 	return 1 + 4 * uefi + console;
 }
 
+/* How long a run's boot is expected to take, relatively: its base's
+ * budget first (Debian's minute against the tiny base's seconds outweighs
+ * firmware and channel), then verify_boot_weight. */
+static void boot_cost(const struct run *r, unsigned ret[2])
+{
+	const char *fw = r->t ? target_firmware(r->t) : NULL;
+	ret[0] = r->base && r->base->verify_boot_s ? r->base->verify_boot_s : VERIFY_DEFAULT_TIMEOUT_S;
+	ret[1] = verify_boot_weight(fw && strcmp(fw, "uefi") == 0, r->pops && r->pops->console);
+}
+
 /* The runs in the order their boots start: longest first (as far as known),
  * so that the last boots to end are short ones and the slots stay full;
  * job order among equals. The results table keeps the job order. */
 static void boot_order(const struct run *runs, size_t n, size_t *order)
 {
-	unsigned *w = calloc(n, sizeof(*w));
+	unsigned (*w)[2] = calloc(n ? n : 1, sizeof(*w));
 	if (!w)
 		abort();
-	for (size_t i = 0; i < n; i++) {
-		const char *fw = runs[i].t ? target_firmware(runs[i].t) : NULL;
-		w[i] = verify_boot_weight(fw && strcmp(fw, "uefi") == 0, runs[i].pops && runs[i].pops->console);
-	}
+	for (size_t i = 0; i < n; i++)
+		boot_cost(&runs[i], w[i]);
 	/* A stable insertion sort: a few dozen runs at most. */
 	for (size_t i = 0; i < n; i++) {
 		size_t k = i;
-		for (; k > 0 && w[order[k - 1]] < w[i]; k--)
+		for (; k > 0 && (w[order[k - 1]][0] < w[i][0] ||
+				 (w[order[k - 1]][0] == w[i][0] && w[order[k - 1]][1] < w[i][1]));
+		     k--)
 			order[k] = order[k - 1];
 		order[k] = i;
 	}

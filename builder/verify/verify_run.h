@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <sys/stat.h>
 
+struct base_ops;
 struct console;
 struct image_content;
 struct platform;
@@ -36,9 +37,6 @@ struct run_remote {
 	const char *seed_path;  /* its path there; NULL without media */
 	const char *nvram_path; /* the UEFI variable store the daemon makes, in the pool's directory */
 };
-
-/* Where the initramfs the driver audit reads lives in an image's root. */
-#define VERIFY_INITRD_PATH "/boot/initrd.img"
 
 /* Everything one verification holds; released by run_cleanup on every path. */
 struct run {
@@ -68,8 +66,14 @@ struct run {
 	char *fwd_cmds[VERIFY_MAX_FWDS]; /* their relay commands (fwds[i].command); owned */
 	size_t n_fwds;              /* entries in fwds */
 	char *name;                 /* domain name; owned */
-	char *xml;                  /* the domain's XML, made in prepare, used at boot; owned */
+	char *xml;                  /* the domain's XML, made in prepare and again with the base's vCPUs and
+				     * memory after the audit, used at boot; owned */
 	char *stamp;                /* /etc/qvsa-release as the audit read it, before the boot; owned */
+	const struct base_ops *base; /* the base the stamp names (judge_image): its initramfs, boot
+				     * budget, vCPUs, memory and check; static; NULL before the audit */
+	const char **image_paths;   /* what the audit reads (judge_image_paths); array owned, strings static */
+	const char **overlay_paths; /* what the check reads (judge_overlay_paths of base); array owned,
+				     * strings static; NULL before the audit */
 	struct stub *stub;          /* owned; NULL before start */
 	struct vm *vm;              /* owned; its domain on the shared host while it boots; else NULL */
 	struct console *con;        /* owned */
@@ -107,6 +111,9 @@ int verify_remote_finish(struct remote_pool *p, struct run *r);
  * failure stays the run's. Destroys every domain before it returns, also on
  * an interrupt. */
 void verify_boot_all(struct run *runs, size_t n, unsigned jobs);
+/* The run's boot budget in seconds: o->timeout_s, else its base's
+ * verify_boot_s, else VERIFY_DEFAULT_TIMEOUT_S. */
+unsigned verify_run_timeout(const struct run *r);
 /* o->jobs, or the number of online CPUs when it is 0. */
 unsigned verify_jobs(const struct verify_opts *o);
 /* How long a boot takes, relatively (UEFI firmware, the console channel):
@@ -116,9 +123,21 @@ unsigned verify_boot_weight(bool uefi, bool console);
 /* Judges (judge.c): each returns 0, or run_fail with the verdict. */
 /* What the console, the stub and the platform showed of a boot that ended as end. */
 int judge_boot(struct run *r, enum vm_end end, unsigned timeout_s);
-/* The image before any boot: files[0] the initramfs, files[1] /etc/qvsa-release. */
+/* The image before any boot, read at r->image_paths: the base its stamp
+ * names (BASE=, "tiny" when absent; an unknown one fails as bad input) goes
+ * into r->base, that base's initramfs is audited, the stamped version
+ * checked, and r->overlay_paths made for the check. */
 int judge_image(struct run *r, const struct image_content *c);
-/* The overlay after the boot: components, the personalized marker, the stamp. */
+/* The overlay after the boot, read at r->overlay_paths: components, the
+ * personalized marker, the stamp, then the base's own check (its summary
+ * into the result's base_check). */
 int judge_overlay(struct run *r, const struct image_content *c);
+/* What the audit reads from every image: /etc/qvsa-release, then each
+ * base's initrd_path once (one read serves images of any base).
+ * NULL-terminated; caller frees the array only. */
+const char **judge_image_paths(void) __attribute__((returns_nonnull));
+/* What the check reads from an overlay of base (NULL: none): qvsa's own
+ * files, then the base's check_paths. NULL-terminated; caller frees the array only. */
+const char **judge_overlay_paths(const struct base_ops *base) __attribute__((returns_nonnull));
 
 #endif

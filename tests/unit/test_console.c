@@ -71,6 +71,65 @@ Test(console, status_needs_complete_line)
 	console_free(c);
 }
 
+/* A Debian base's first boot as the serial port shows it: systemd's coloured
+ * status lines, and the agent as a unit whose output reaches the console
+ * through journald (StandardOutput=journal+console), each line prefixed with
+ * the kernel time and "qvsa-agent[PID]: ". */
+static const char systemd_log[] =
+	"[    4.812345] systemd[1]: Detected virtualization qemu.\r\n"
+	"[\x1b[0;32m  OK  \x1b[0m] Started \x1b[0;1;39mcloud-init.service\x1b[0m - Cloud-init: Network Stage.\r\n"
+	"         Starting \x1b[0;1;39mqvsa-agent.service\x1b[0m - qVSA bootstrap agent (prints QVSA-STATUS)...\r\n"
+	"[   41.998877] qvsa-agent[312]: QVSA-AGENT: starting (qVSA-1.0)\r\n"
+	"[   42.123456] qvsa-agent[312]: QVSA-STATUS: {\"status\":\"success\",\"channel\":\"nocloud\",\"version\":\"qVSA-1.0\"}\r\n"
+	"[\x1b[0;32m  OK  \x1b[0m] Finished \x1b[0;1;39mqvsa-agent.service\x1b[0m - qVSA bootstrap agent.\r\n"
+	"[   44.000001] reboot: Power down\r\n";
+
+Test(console, status_through_journald_on_a_systemd_system)
+{
+	struct console *c = console_new();
+	const char *json = "{\"status\":\"success\",\"channel\":\"nocloud\",\"version\":\"qVSA-1.0\"}";
+	/* In one piece and byte by byte: the prefix does not hide either marker. */
+	console_feed(c, systemd_log, strlen(systemd_log));
+	cr_expect(console_agent_started(c));
+	cr_assert_not_null(console_status(c));
+	cr_expect_str_eq(console_status(c), json, "the JSON alone, without journald's prefix");
+	struct console_status_fields sf;
+	cr_expect_eq(console_status_parse(console_status(c), &sf), 0, "%s", err_msg());
+	cr_expect_str_eq(sf.channel, "nocloud");
+	console_free(c);
+	c = console_new();
+	for (size_t i = 0; i < strlen(systemd_log); i++)
+		console_feed(c, systemd_log + i, 1);
+	cr_expect(console_agent_started(c));
+	cr_expect_str_eq(console_status(c), json);
+	console_free(c);
+	/* journald without the kernel's time (printk.time=0), and the raw line. */
+	static const char *const forms[] = {
+		"qvsa-agent[312]: QVSA-STATUS: {\"status\":\"failure\",\"reason\":\"no code\"}\r\n",
+		"QVSA-STATUS: {\"status\":\"failure\",\"reason\":\"no code\"}\r\n",
+	};
+	for (size_t i = 0; i < 2; i++) {
+		c = console_new();
+		console_feed(c, forms[i], strlen(forms[i]));
+		cr_expect_str_eq(console_status(c), "{\"status\":\"failure\",\"reason\":\"no code\"}", "form %zu", i);
+		console_free(c);
+	}
+}
+
+Test(console, status_marker_is_not_loosened)
+{
+	/* The marker's words without ": " (a unit's description), or in another case, are no status line. */
+	static const char log[] = "         Starting qvsa-agent.service - prints QVSA-STATUS...\r\n"
+				  "[   42.1] qvsa-agent[312]: QVSA-STATUS:{\"status\":\"success\"}\r\n"
+				  "[   42.2] qvsa-agent[312]: qvsa-status: {\"status\":\"success\"}\r\n"
+				  "[   42.3] qvsa-agent[312]: QVSA-AGENT starting\r\n";
+	struct console *c = console_new();
+	console_feed(c, log, strlen(log));
+	cr_expect_null(console_status(c), "%s", console_status(c));
+	cr_expect(!console_agent_started(c));
+	console_free(c);
+}
+
 Test(console, tail_keeps_last_lines)
 {
 	struct console *c = console_new();

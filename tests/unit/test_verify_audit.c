@@ -158,7 +158,7 @@ Test(verify_audit, many_disks_in_one_launch, .timeout = 600)
 	_cleanup_free_ char *d1 = make_disk(dir, "a", t1, true);
 	_cleanup_free_ char *d2 = make_disk(dir, "b", t2, false);
 	_cleanup_free_ char *d3 = make_disk(dir, "c", t3, true);
-	struct image_disk disks[] = {{d1, "qcow2", NULL}, {d2, NULL, NULL}, {d3, "qcow2", "disk three"}};
+	struct image_disk disks[] = {{.path = d1, .format = "qcow2"}, {.path = d2}, {.path = d3, .format = "qcow2", .name = "disk three"}};
 	const char *const paths[] = {"/etc/qvsa-release", "/boot/initrd.img", "/etc/qvsa/components", NULL};
 	struct image_content *c = NULL;
 	err_clear();
