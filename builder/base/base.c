@@ -69,51 +69,69 @@ static void add_builtin(char ***v, size_t *n, char *text)
 			names_add(v, n, module_name_of(line));
 }
 
-int base_initrd_modules(const void *initrd, size_t len, const char *what, char ***ret_names)
+/* One cpio archive of an initramfs at data/len: its modules added to *v (*n entries).
+ * *ret_next: where a following archive starts when this one was stored
+ * uncompressed (the kernel reads an early cpio, e.g. CPU microcode, then
+ * the compressed main one behind it), else len. */
+static int read_segment(const unsigned char *data, size_t len, const char *what, char ***v, size_t *n,
+			size_t *ret_next)
 {
 	struct archive *a = archive_read_new();
 	archive_read_support_filter_all(a);
 	archive_read_support_format_cpio(a);
-	if (archive_read_open_memory(a, initrd, len) != ARCHIVE_OK) {
-		err_fail("driver audit '%s': initramfs unreadable: %s", what, archive_error_string(a));
-		archive_read_free(a);
-		return -1;
-	}
-	char **names = calloc(1, sizeof(*names));
-	size_t n = 0;
+	int r = archive_read_open_memory(a, data, len);
 	struct archive_entry *e;
-	int r;
-	if (!names)
-		abort();
-	while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+	while (r == ARCHIVE_OK && (r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
 		const char *p = archive_entry_pathname(e);
 		const char *base = strrchr(p, '/') ? strrchr(p, '/') + 1 : p;
-		if (archive_entry_filetype(e) != AE_IFREG)
+		if (archive_entry_filetype(e) != AE_IFREG || !strstr(p, "lib/modules/"))
 			continue;
-		/* Kernel modules as installed: name.ko, or compressed (name.ko.xz, .zst, .gz). */
+		/* Kernel modules as installed: name.ko, or compressed (name.ko.xz, name.ko.zst). */
 		const char *ko = strstr(base, ".ko");
-		if (ko && (ko[3] == 0 || ko[3] == '.') && strstr(p, "lib/modules/")) {
-			names_add(&names, &n, module_name_of(base));
-			continue;
-		}
-		if (strcmp(base, "modules.builtin") == 0 && strstr(p, "lib/modules/")) {
+		if (ko && (ko[3] == 0 || ko[3] == '.')) {
+			names_add(v, n, module_name_of(base));
+		} else if (strcmp(base, "modules.builtin") == 0) {
 			size_t sz = (size_t)archive_entry_size(e);
 			_cleanup_free_ char *text = calloc(1, sz + 1);
 			if (!text || archive_read_data(a, text, sz) != (la_ssize_t)sz) {
 				r = ARCHIVE_FATAL;
 				break;
 			}
-			add_builtin(&names, &n, text);
+			add_builtin(v, n, text);
 		}
+	}
+	*ret_next = len;
+	if (r == ARCHIVE_EOF && archive_filter_code(a, 0) == ARCHIVE_FILTER_NONE) {
+		/* The trailer entry's name, then padding: the next archive begins at the first non-zero byte. */
+		const unsigned char *t = memmem(data, len, "TRAILER!!!", 10);
+		size_t at = t ? (size_t)(t - data) + 10 : len;
+		while (at < len && data[at] == 0)
+			at++;
+		*ret_next = at;
 	}
 	if (r != ARCHIVE_EOF) {
 		err_fail("driver audit '%s': initramfs unreadable: %s", what,
 			 archive_error_string(a) ? archive_error_string(a) : "truncated");
 		archive_read_free(a);
-		cleanup_strvp(&names);
 		return -1;
 	}
 	archive_read_free(a);
+	return 0;
+}
+
+int base_initrd_modules(const void *initrd, size_t len, const char *what, char ***ret_names)
+{
+	char **names = calloc(1, sizeof(*names));
+	size_t n = 0;
+	if (!names)
+		abort();
+	const unsigned char *data = initrd;
+	for (size_t off = 0, next = 0; off < len; off += next) {
+		if (read_segment(data + off, len - off, what, &names, &n, &next) < 0) {
+			cleanup_strvp(&names);
+			return -1;
+		}
+	}
 	*ret_names = names;
 	return 0;
 }
