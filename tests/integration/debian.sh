@@ -139,12 +139,18 @@ fi
 t0=$(now)
 if "$qvsa" verify "$recipe" --target kvm --target vmware --out "$out" --json >"$work/verify.json" 2>"$work/verify.err"; then
 	t1=$(now)
-	n=$(grep -c '"verdict": "PASS"' "$work/verify.json")
-	ci=$(grep -o '"cloud_init": "[^"]*"' "$work/verify.json" | head -2 | tr '\n' ' ')
-	if [ "$n" = 2 ] && [ -n "$ci" ]; then
-		ok "verify kvm and vmware in $(secs "$t0" "$t1") s, both PASS; $ci"
+	summary=$(python3 - "$work/verify.json" <<'PY'
+import json, sys
+runs = json.load(open(sys.argv[1]))
+ok = [r for r in runs if r.get("passed") and r.get("base") == "debian"
+      and (r.get("base_check") or "").startswith("cloud-init done, no errors")]
+print(len(ok), "; ".join("%s: boot %ss, %s" % (r["target"], r["seconds"].get("boot"), r["base_check"]) for r in runs))
+PY
+)
+	if [ "${summary%% *}" = 2 ]; then
+		ok "verify kvm and vmware in $(secs "$t0" "$t1") s, both PASS through real cloud-init (${summary#* })"
 	else
-		bad "verify: $n PASS; $(head -c 600 "$work/verify.json")"
+		bad "verify: ${summary:-no report}; $(head -c 600 "$work/verify.json")"
 	fi
 else
 	bad "verify: $(tail -5 "$work/verify.err" | tr '\n' ' ')"
