@@ -31,7 +31,7 @@ DEB_PKGS := build-essential pkg-config libyaml-dev libguestfs-dev libvirt-dev zl
 	libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils busybox-static extlinux \
 	syslinux-common linux-image-amd64 supermin libguestfs-tools kmod systemd-boot-efi ovmf libxml2-utils grub-efi-amd64-bin \
 	libxml2-dev libmbedtls-dev genisoimage ca-certificates openssl grub-pc-bin mtools e2fsprogs fdisk \
-	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap virt-v2v nbdkit uidmap
+	time pigz python3 libisal-dev libjson-c-dev debhelper mmdebstrap virt-v2v nbdkit libnbd-bin uidmap
 
 .PHONY: integration-debian all deps demo check unit unit-san integration install clean bench deb fuzz recipes-bad
 all: $(B)/qvsa $(AGENT)
