@@ -92,14 +92,13 @@ static int inspect_disk(const char *art, char **ret_unpacked, const char **ret_f
 	return 0;
 }
 
-int cmd_inspect(struct cli *c)
+/* Tell libguestfs which accelerator to use: --accel, with auto probed
+ * (a short boot, cached). Only a disk the direct reader declines needs it. */
+static int inspect_accel(const struct cli *c)
 {
-	const char *art = c->args[0];
-	if (!fs_exists(art))
-		return err_input("artifact '%s': no such file", art);
-	_cleanup_free_ char *cache = fs_cache_dir();
 	const char *accel = "tcg";
 	if (strcmp(c->accel, "tcg") != 0) {
+		_cleanup_free_ char *cache = fs_cache_dir();
 		struct kernel *k = NULL;
 		int rc = strcmp(c->accel, "auto") == 0 ? kernel_fetch(cache, "linux-image-amd64", &k) : 0;
 		if (rc == 0)
@@ -109,7 +108,40 @@ int cmd_inspect(struct cli *c)
 			return -1;
 	}
 	image_set_force_tcg(strcmp(accel, "tcg") == 0);
+	return 0;
+}
 
+/* Read paths and list dirs from d: directly where exact, else through
+ * libguestfs (image_read_auto_dirs' rule, with the accelerator resolved
+ * only when an appliance starts). */
+static int inspect_read(const struct cli *c, const struct image_disk *d, const char *const *paths,
+			struct image_content **ret)
+{
+	struct image_content *ct = calloc(1, sizeof(*ct));
+	if (!ct)
+		abort();
+	int rc = image_direct_read_enabled() ? image_read_direct_dirs(d, paths, sysprep_dirs, ct) : 1;
+	if (rc == 0) {
+		log_debug("inspect '%s': read directly (debugfs)", d->name);
+		*ret = ct;
+		return 0;
+	}
+	free(ct);
+	if (rc < 0)
+		return -1;
+	if (image_direct_read_enabled())
+		log_debug("inspect '%s': read through libguestfs: %s", d->name, err_msg() ? err_msg() : "?");
+	err_clear();
+	if (inspect_accel(c) < 0)
+		return -1;
+	return image_read_many_dirs(d, 1, paths, sysprep_dirs, ret);
+}
+
+int cmd_inspect(struct cli *c)
+{
+	const char *art = c->args[0];
+	if (!fs_exists(art))
+		return err_input("artifact '%s': no such file", art);
 	_cleanup_free_ char *unpacked = NULL;
 	const char *format = NULL;
 	if (inspect_disk(art, &unpacked, &format) < 0)
@@ -127,10 +159,8 @@ int cmd_inspect(struct cli *c)
 		paths[F_SYSPREP + i] = sysprep_paths[i];
 	struct image_disk d = {.path = unpacked ? unpacked : art, .format = format, .name = art};
 	struct image_content *ct = NULL;
-	size_t launched = 0;
-	if (image_read_auto_dirs(&d, 1, paths, sysprep_dirs, &ct, &launched) < 0)
+	if (inspect_read(c, &d, paths, &ct) < 0)
 		return -1;
-	log_debug("inspect '%s': read %s", art, launched ? "through libguestfs" : "directly (debugfs)");
 	int rc = 0;
 	if (ct->error) {
 		rc = ct->error_kind == ERR_INPUT ? err_input("%s", ct->error) : err_fail("%s", ct->error);

@@ -254,7 +254,7 @@ static const struct command commands[] = {
 	 "check an artifact against a signed manifest, boot artifacts under libvirt and prove first-boot "
 	 "personalization",
 	 1, 1, verify_opts_doc},
-	{"inspect", cmd_inspect, "ARTIFACT", "print the OS and the stamp read from inside an image", 1, 1,
+	{"inspect", cmd_inspect, "ARTIFACT", "print the OS and the stamp read from inside an image, and its sysprep checks", 1, 1,
 	 inspect_opts_doc},
 	{"lint", cmd_lint, "RECIPE", "validate a recipe (and its targets) only", 1, 1, no_opts_doc},
 	{"targets", cmd_targets, "", "list the targets qvsa can write", 0, 0, targets_opts_doc},

@@ -89,6 +89,8 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
  * *ret_launched: how many disks went to libguestfs. */
 int image_read_auto(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret,
 		    size_t *ret_launched) __attribute__((nonnull(3, 4, 5)));
+/* Whether image_read_auto tries the direct reader (QVSA_DIRECT_READ is not "0"). */
+bool image_direct_read_enabled(void);
 /* image_read_auto, also listing dirs as image_read_many_dirs does. */
 int image_read_auto_dirs(const struct image_disk *disks, size_t n, const char *const *paths, const char *const *dirs,
 			 struct image_content **ret, size_t *ret_launched) __attribute__((nonnull(3, 5, 6)));

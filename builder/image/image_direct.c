@@ -519,6 +519,12 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 	return decline("no ext2/3/4 partition holding /etc/qvsa-release");
 }
 
+bool image_direct_read_enabled(void)
+{
+	const char *env = getenv("QVSA_DIRECT_READ");
+	return !env || strcmp(env, "0") != 0;
+}
+
 int image_read_auto(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret,
 		    size_t *ret_launched)
 {
@@ -535,8 +541,7 @@ int image_read_auto_dirs(const struct image_disk *disks, size_t n, const char *c
 	_cleanup_free_ size_t *rest_of = calloc(n ? n : 1, sizeof(*rest_of));
 	if (!rest || !rest_of)
 		abort();
-	const char *env = getenv("QVSA_DIRECT_READ");
-	bool direct = !env || strcmp(env, "0") != 0;
+	bool direct = image_direct_read_enabled();
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		int rc = direct ? image_read_direct_dirs(&disks[i], paths, dirs, &out[i]) : 1;

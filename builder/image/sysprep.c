@@ -75,7 +75,7 @@ static void found_add(struct found *f, const char *raw)
 static int check_machine_id(const char *text, size_t len, struct sysprep_result *r)
 {
 	if (!text)
-		return verdict(r, SYSPREP_NA, "no /etc/machine-id: no ID baked in; systemd makes one at boot");
+		return verdict(r, SYSPREP_NA, "no /etc/machine-id: no ID baked in");
 	if (len == 0)
 		return verdict(r, SYSPREP_OK, "empty");
 	if (strcmp(text, "uninitialized\n") == 0 || strcmp(text, "uninitialized") == 0)
@@ -83,7 +83,8 @@ static int check_machine_id(const char *text, size_t len, struct sysprep_result 
 	size_t hex = strspn(text, "0123456789abcdef");
 	if (hex == 32 && (len == 32 || (len == 33 && text[32] == '\n')))
 		return verdict(r, SYSPREP_FAIL, "holds a machine ID: every instance would share it");
-	return verdict(r, SYSPREP_FAIL, "holds %zu bytes that are neither empty nor \"uninitialized\"", len);
+	return verdict(r, SYSPREP_FAIL, "holds %zu byte%s that %s neither empty nor \"uninitialized\"", len,
+		       len == 1 ? "" : "s", len == 1 ? "is" : "are");
 }
 
 /* /etc/ssh/ssh_host_*_key: a host key in the image is every instance's key. */
