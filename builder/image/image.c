@@ -137,36 +137,6 @@ static int read_paths(guestfs_h *g, const char *const *paths, const char *what, 
 /* Room for entries in a listing: more than any directory qvsa inspects holds. */
 #define LIST_MAX_ENTRIES 200000
 
-void image_listing_add(struct image_listing *l, const char *path, char type, uint64_t size)
-{
-	/* Grow by doubling: n is a power of two whenever the array is full. */
-	if ((l->n & (l->n - 1)) == 0) {
-		l->entries = realloc(l->entries, (l->n ? 2 * l->n : 8) * sizeof(*l->entries));
-		if (!l->entries)
-			abort();
-	}
-	l->entries[l->n++] = (struct image_entry){.path = xstrdup(path), .type = type, .size = size};
-}
-
-static int entry_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct image_entry *)a)->path, ((const struct image_entry *)b)->path);
-}
-
-void image_listing_sort(struct image_listing *l)
-{
-	if (l->n)
-		qsort(l->entries, l->n, sizeof(*l->entries), entry_cmp);
-}
-
-void image_listing_clear(struct image_listing *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->entries[i].path);
-	free(l->entries);
-	*l = (struct image_listing){0};
-}
-
 /* The entry type of a libguestfs dirent's ftyp ('r' regular, 'd', 'l'; 'f' is a FIFO there). */
 static char dirent_type(char t)
 {

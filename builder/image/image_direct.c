@@ -7,6 +7,7 @@
  * journal, a missing tool, a root it cannot find) it declines, and the
  * caller reads that disk through libguestfs instead. */
 #include "image.h"
+#include "image_private.h"
 #include "bytes.h"
 
 #include "cleanup.h"
@@ -33,8 +34,6 @@
 
 /* Paths read in one go (the check reads 3). */
 #define MAX_PATHS 16
-
-static int __attribute__((format(printf, 1, 2))) decline(const char *fmt, ...);
 
 /* Where a file system may start, in bytes, and its length (0: to the end). */
 struct part {
@@ -239,192 +238,7 @@ static int debugfs_read(const char *dev, const char *dir, const char *const *pat
 	return 0;
 }
 
-/* Parse one unsigned number (base 8 or 10) ending at '/'; *pp moves past the '/'. */
-static bool ls_field(const char **pp, int base, uint64_t *ret)
-{
-	const char *p = *pp;
-	uint64_t v = 0;
-	if (*p == '/')
-		return false;
-	for (; *p != '/'; p++) {
-		if (*p < '0' || *p > '0' + base - 1 || v > UINT64_MAX / 16)
-			return false;
-		v = v * (uint64_t)base + (uint64_t)(*p - '0');
-	}
-	*pp = p + 1;
-	*ret = v;
-	return true;
-}
-
-/* The entry type of an inode mode. */
-static char mode_type(uint64_t mode)
-{
-	switch (mode & 0170000) {
-	case 0100000:
-		return 'f';
-	case 0040000:
-		return 'd';
-	case 0120000:
-		return 'l';
-	default:
-		return '?';
-	}
-}
-
-int image_debugfs_parse_ls(const char *out, const char *const *dirs, size_t n, struct image_listing *lists)
-{
-	/* ls -p prints one record per entry, "/INODE/MODE/UID/GID/NAME/SIZE/\n"
-	 * (SIZE empty for a directory). A name holds no '/' but may hold a
-	 * newline: records are read field by field, not line by line. */
-	size_t k = 0; /* commands seen */
-	for (const char *p = out; *p;) {
-		if (strncmp(p, "debugfs: ", 9) == 0) {
-			if (strncmp(p + 9, "ls -p ", 6) != 0)
-				return err_fail("debugfs: unexpected command echo in a listing");
-			if (k >= n)
-				return err_fail("debugfs: more listings than commands");
-			k++;
-			p += strcspn(p, "\n");
-		} else if (*p == '/' && k > 0) {
-			p++;
-			uint64_t ino, mode, uid, gid, size = 0;
-			if (!ls_field(&p, 10, &ino) || !ls_field(&p, 8, &mode) || !ls_field(&p, 10, &uid) ||
-			    !ls_field(&p, 10, &gid))
-				return err_fail("debugfs: a listing record this parser does not know");
-			const char *name = p, *slash = strchr(p, '/');
-			if (!slash || slash == name)
-				return err_fail("debugfs: a listing record without a name");
-			p = slash + 1;
-			if (*p != '/' && !ls_field(&p, 10, &size))
-				return err_fail("debugfs: a listing record with a bad size");
-			if (*p == '/')
-				p++;
-			if (*p != '\n')
-				return err_fail("debugfs: a listing record that does not end its line");
-			size_t nlen = (size_t)(slash - name);
-			struct image_listing *l = &lists[k - 1];
-			if (nlen == 1 && name[0] == '.') {
-				l->exists = true; /* only a directory lists itself */
-			} else if (!(nlen == 2 && name[0] == '.' && name[1] == '.')) {
-				const char *d = dirs[k - 1];
-				_cleanup_free_ char *path = xasprintf("%s%s%.*s", d, strcmp(d, "/") == 0 ? "" : "/", (int)nlen, name);
-				char type = mode_type(mode);
-				image_listing_add(l, path, type, type == 'f' ? size : 0);
-			}
-		} else if (*p != '\n') {
-			return err_fail("debugfs: unexpected output in a listing");
-		}
-		if (*p)
-			p++;
-	}
-	if (k != n)
-		return err_fail("debugfs: %zu of %zu listings", k, n);
-	return 0;
-}
-
-/* A path debugfs reads as one argument when quoted ("..."). */
-static bool ls_quotable(const char *path)
-{
-	for (const unsigned char *p = (const unsigned char *)path; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
-			return false;
-	return path[0] == '/';
-}
-
-/* Deeper than any directory qvsa lists: a tree deeper is not read directly. */
-#define LIST_MAX_DEPTH 32
-
-/* List dirs on the ext file system at dev into c->lists: one debugfs run
- * per depth, listing every directory the previous depth found. 0, 1
- * declined (reason recorded), -1 error. */
-static int debugfs_list(const char *dev, const char *tmp, const char *const *dirs, struct image_content *c)
-{
-	size_t n = 0;
-	while (dirs[n])
-		n++;
-	if (n == 0)
-		return 0;
-	c->lists = calloc(n, sizeof(*c->lists));
-	if (!c->lists)
-		abort();
-	c->n_lists = n;
-	/* This depth's directories: which list each feeds, and its path. */
-	_cleanup_free_ size_t *owner = calloc(n, sizeof(*owner));
-	_cleanup_strv_ char **level = calloc(n + 1, sizeof(char *));
-	if (!owner || !level)
-		abort();
-	for (size_t i = 0; i < n; i++) {
-		owner[i] = i;
-		level[i] = xstrdup(dirs[i]);
-	}
-	size_t nlevel = n;
-	_cleanup_free_ char *cmdfile = xasprintf("%s/ls-cmds", tmp);
-	for (unsigned depth = 0; nlevel > 0; depth++) {
-		if (depth > LIST_MAX_DEPTH)
-			return decline("a directory tree deeper than %d", LIST_MAX_DEPTH);
-		_cleanup_free_ char *cmds = NULL;
-		size_t clen = 0;
-		FILE *f = open_memstream(&cmds, &clen);
-		if (!f)
-			abort();
-		for (size_t i = 0; i < nlevel; i++) {
-			if (!ls_quotable(level[i])) {
-				fclose(f);
-				return decline("a path debugfs cannot quote under '%s'", dirs[owner[i]]);
-			}
-			fprintf(f, "ls -p \"%s\"\n", level[i]);
-		}
-		if (fclose(f) != 0)
-			abort();
-		if (fs_write_file_atomic(cmdfile, cmds, clen, 0600) < 0)
-			return -1;
-		const char *argv[] = {"debugfs", "-c", "-f", cmdfile, dev, NULL};
-		_cleanup_free_ char *out = NULL;
-		if (proc_run(argv, NULL, &out) < 0)
-			return 1;
-		_cleanup_free_ struct image_listing *got = calloc(nlevel, sizeof(*got));
-		if (!got)
-			abort();
-		int rc = image_debugfs_parse_ls(out, (const char *const *)level, nlevel, got);
-		/* Append each directory's entries to its list; its subdirectories make the next depth. */
-		size_t nnext = 0;
-		for (size_t i = 0; rc == 0 && i < nlevel; i++)
-			for (size_t j = 0; j < got[i].n; j++)
-				nnext += got[i].entries[j].type == 'd';
-		_cleanup_free_ size_t *owner2 = calloc(nnext + 1, sizeof(*owner2));
-		char **level2 = calloc(nnext + 1, sizeof(char *));
-		if (!owner2 || !level2)
-			abort();
-		size_t m = 0;
-		for (size_t i = 0; i < nlevel; i++) {
-			struct image_listing *l = &c->lists[owner[i]];
-			if (rc == 0 && depth == 0)
-				l->exists = got[i].exists;
-			for (size_t j = 0; rc == 0 && j < got[i].n; j++) {
-				const struct image_entry *e = &got[i].entries[j];
-				image_listing_add(l, e->path, e->type, e->size);
-				if (e->type == 'd') {
-					owner2[m] = owner[i];
-					level2[m++] = xstrdup(e->path);
-				}
-			}
-			image_listing_clear(&got[i]);
-		}
-		cleanup_strvp(&level);
-		level = level2;
-		free(owner);
-		owner = TAKE_PTR(owner2);
-		nlevel = m;
-		if (rc < 0)
-			return 1; /* output this parser does not know: libguestfs reads the disk */
-	}
-	for (size_t i = 0; i < n; i++)
-		image_listing_sort(&c->lists[i]);
-	return 0;
-}
-
-/* Record why the direct reader declines a disk (for the debug log). Returns 1. */
-static int __attribute__((format(printf, 1, 2))) decline(const char *fmt, ...)
+int image_decline(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -452,9 +266,9 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 {
 	for (size_t i = 0; paths[i]; i++)
 		if (paths[i][0] != '/' || strpbrk(paths[i], " \t\n\"'\\"))
-			return decline("path '%s' is not one debugfs reads literally", paths[i]);
+			return image_decline("path '%s' is not one debugfs reads literally", paths[i]);
 	if (!proc_have("debugfs") || !proc_have("qemu-img"))
-		return decline("debugfs or qemu-img is not installed");
+		return image_decline("debugfs or qemu-img is not installed");
 	_cleanup_(tmpdir_releasep) char *dir = fs_tmpdir_new("read");
 	if (!dir)
 		return 1;
@@ -467,11 +281,11 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 		return -1;
 	_cleanup_close_ int fd = open(raw, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return decline("opening '%s': %s", raw, strerror(errno));
+		return image_decline("opening '%s': %s", raw, strerror(errno));
 	uint64_t offs[MAX_PARTS], sizes[MAX_PARTS];
 	size_t np = 0;
 	if (image_partitions(fd, offs, sizes, MAX_PARTS, &np) < 0)
-		return decline("a partition table this reader does not know");
+		return image_decline("a partition table this reader does not know");
 	struct part parts[MAX_PARTS + 1];
 	for (size_t i = 0; i < np; i++)
 		parts[i] = (struct part){offs[i], sizes[i]};
@@ -481,11 +295,11 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 		uint32_t incompat = 0;
 		int kind = probe_fs(fd, parts[i].off, &incompat);
 		if (kind == 2)
-			return decline("a partition holds XFS");
+			return image_decline("a partition holds XFS");
 		if (kind != 1)
 			continue;
 		if (incompat & EXT_INCOMPAT_JOURNAL_DEV)
-			return decline("an external journal");
+			return image_decline("an external journal");
 		_cleanup_free_ char *dev = NULL;
 		if (incompat & EXT_INCOMPAT_RECOVER) {
 			/* A guest that powered off without unmounting: replay as a mount would. */
@@ -502,7 +316,7 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 			return 1;
 		}
 		if (root && dirs) {
-			int lrc = debugfs_list(dev, dir, dirs, &got);
+			int lrc = image_debugfs_list(dev, dir, dirs, &got);
 			if (lrc != 0) {
 				image_content_clear(&got);
 				return 1;
@@ -516,7 +330,7 @@ int image_read_direct_dirs(const struct image_disk *d, const char *const *paths,
 			return -1;
 	}
 	/* libguestfs says it best (and the same way as ever): "not a qvsa image?". */
-	return decline("no ext2/3/4 partition holding /etc/qvsa-release");
+	return image_decline("no ext2/3/4 partition holding /etc/qvsa-release");
 }
 
 bool image_direct_read_enabled(void)
