@@ -1,7 +1,8 @@
-/* Command handlers outside main.c: the data folder, and `qvsa verify` and
- * `qvsa inspect`: which artifacts, with which target and expected version
- * (a signed manifest's entry, a recipe's build, or the stamp inside the
- * artifact; never its file name alone), and their summaries. */
+/* Command handlers outside main.c: the data folder, and `qvsa verify`:
+ * which artifacts, with which target and expected version (a signed
+ * manifest's entry, a recipe's build, or the stamp inside the artifact;
+ * never its file name alone), and their summaries. `qvsa inspect` is in
+ * inspect.c. */
 #include "accel.h"
 #include "artifact_id.h"
 #include "cleanup.h"
@@ -12,10 +13,8 @@
 #include "json.h"
 #include "kernel.h"
 #include "recipe.h"
-#include "stamp.h"
 #include "target.h"
 #include "verify.h"
-#include "writer.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -307,80 +306,4 @@ int cmd_verify(struct cli *c)
 		target_free(items[i].t);
 	}
 	return rc < 0 || vrc < 0 ? -1 : 0;
-}
-
-int cmd_inspect(struct cli *c)
-{
-	const char *art = c->args[0];
-	if (!fs_exists(art))
-		return err_input("artifact '%s': no such file", art);
-	_cleanup_free_ char *cache = fs_cache_dir();
-	const char *accel = "tcg";
-	if (strcmp(c->accel, "tcg") != 0) {
-		struct kernel *k = NULL;
-		int rc = strcmp(c->accel, "auto") == 0 ? kernel_fetch(cache, "linux-image-amd64", &k) : 0;
-		if (rc == 0)
-			rc = accel_resolve(c->accel, cache, k ? kernel_image(k) : "/nonexistent", &accel);
-		kernel_free(k);
-		if (rc < 0)
-			return -1;
-	}
-	image_set_force_tcg(strcmp(accel, "tcg") == 0);
-
-	/* A container (OVA, GCE tarball) is opened through its writer's unpack;
-	 * the writer is told by the artifact's bytes, whatever its file name. */
-	const char *disk = art, *writer = NULL;
-	_cleanup_free_ char *unpacked = NULL;
-	if (artifact_sniff(art, &writer) < 0)
-		return -1;
-	const struct writer_ops *w = writer_find(writer);
-	const char *format = w->disk_format;
-	if (w->unpack) {
-		char *tmp = fs_tmpdir_new("inspect");
-		if (!tmp || w->unpack(art, tmp, &unpacked) < 0)
-			return -1;
-		free(tmp); /* still registered: removed on exit */
-		disk = unpacked;
-	}
-	const char *paths[] = {"/etc/qvsa-release", "/etc/qvsa/components", "/etc/os-release", NULL};
-	/* What the image says it is (os-release, as importers read it), beside the stamp. */
-	static const char *const os_keys[] = {"NAME", "VERSION", "ID", "ID_LIKE", "PRETTY_NAME"};
-	char **contents = NULL;
-	if (image_read_files(disk, format, paths, &contents) < 0)
-		return -1;
-	int rc = 0;
-	if (!contents[0]) {
-		rc = err_input("artifact '%s': no /etc/qvsa-release inside", art);
-	} else if (c->json) {
-		json_object *o = json_object_new_object(), *os = NULL;
-		json_object_object_add(o, "artifact", json_object_new_string(art));
-		if (contents[2]) /* no os-release: "os": null */
-			os = json_object_new_object();
-		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {
-			_cleanup_free_ char *v = stamp_get(contents[2], os_keys[i]);
-			json_object_object_add(os, os_keys[i], json_new_str_or_null(v));
-		}
-		json_object_object_add(o, "os", os);
-		const char *keys[] = {"APPLIANCE", "BOOTSTRAP_VERSION", "BUILD_ID", "BUILD_DATE", "RECIPE_SHA256",
-				      "TARGETS", "KERNEL"};
-		for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
-			_cleanup_free_ char *v = stamp_get(contents[0], keys[i]);
-			json_object_object_add(o, keys[i], json_new_str_or_null(v));
-		}
-		json_object_object_add(o, "personalized", json_object_new_boolean(contents[1] != NULL));
-		json_print_put(stdout, o);
-	} else {
-		printf("# os (/etc/os-release)%s\n", contents[2] ? "" : ": none");
-		for (size_t i = 0; contents[2] && i < ELEMENTSOF(os_keys); i++) {
-			_cleanup_free_ char *v = stamp_get(contents[2], os_keys[i]);
-			printf("OS_%s=\"%s\"\n", os_keys[i], v ? v : "");
-		}
-		printf("# stamp (/etc/qvsa-release)\n%s", contents[0]);
-		if (contents[1])
-			printf("# personalized; components:\n%s", contents[1]);
-	}
-	for (size_t i = 0; paths[i]; i++)
-		free(contents[i]);
-	free(contents);
-	return rc;
 }

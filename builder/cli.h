@@ -1,5 +1,6 @@
 /* The command line's shared parts: the options main.c parsed, and the
- * handlers that live outside main.c (cli.c: the data folder, verify and inspect). */
+ * handlers that live outside main.c (cli.c: the data folder and verify;
+ * inspect.c: inspect). */
 #ifndef QVSA_CLI_H
 #define QVSA_CLI_H
 

@@ -4,6 +4,7 @@
 #include "accel.h"
 #include "build.h"
 #include "cli.h"
+#include "cloudinit_dump.h"
 #include "cleanup.h"
 #include "err.h"
 #include "fs.h"
@@ -254,7 +255,7 @@ static const struct command commands[] = {
 	 "check an artifact against a signed manifest, boot artifacts under libvirt and prove first-boot "
 	 "personalization",
 	 1, 1, verify_opts_doc},
-	{"inspect", cmd_inspect, "ARTIFACT", "print the OS and the stamp read from inside an image", 1, 1,
+	{"inspect", cmd_inspect, "ARTIFACT", "print the OS and the stamp read from inside an image, and its sysprep checks", 1, 1,
 	 inspect_opts_doc},
 	{"lint", cmd_lint, "RECIPE", "validate a recipe (and its targets) only", 1, 1, no_opts_doc},
 	{"targets", cmd_targets, "", "list the targets qvsa can write", 0, 0, targets_opts_doc},
@@ -385,6 +386,16 @@ int main(int argc, char **argv)
 	/* A run's guardian (runs.h): undoes the run's registry if the run dies. */
 	if (strcmp(argv[1], "__guard") == 0)
 		return argc == 3 && runs_guard_main(STDIN_FILENO, argv[2]) >= 0 ? 0 : 2;
+	/* What qvsa hands cloud-init, written out for cloud-init's validator
+	 * (cloudinit_dump.h, tests/integration/cloudinit-schema.sh). */
+	if (strcmp(argv[1], "__seed") == 0 || strcmp(argv[1], "__datasource") == 0) {
+		bool seed = argv[1][2] == 's';
+		if (argc != (seed ? 4 : 3))
+			return 2;
+		_cleanup_free_ char *dd = seed ? NULL : cli_datadir_find();
+		int rc = seed ? cloudinit_dump_seed(argv[2], argv[3]) : cloudinit_dump_datasource(dd, argv[2]);
+		return rc < 0 ? exit_code() : 0;
+	}
 	if (strcmp(argv[1], "--version") == 0) {
 		printf("qvsa %s\n", QVSA_VERSION_STRING);
 		return 0;

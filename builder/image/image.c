@@ -138,15 +138,102 @@ static int read_paths(guestfs_h *g, const char *const *paths, const char *what, 
 	return 0;
 }
 
+/* Room for entries in a listing: more than any directory qvsa inspects holds. */
+#define LIST_MAX_ENTRIES 200000
+
+/* The entry type of a libguestfs dirent's ftyp ('r' regular, 'd', 'l'; 'f' is a FIFO there). */
+static char dirent_type(char t)
+{
+	return t == 'r' ? 'f' : t == 'd' || t == 'l' ? t : '?';
+}
+
+/* List dir recursively into l: readdir per directory, breadth first (the
+ * directories found are l's own 'd' entries, read in turn), lstatnslist for
+ * the sizes of its regular files. No link is followed. */
+static int list_dir(guestfs_h *g, const char *dir, const char *what, struct image_listing *l)
+{
+	_cleanup_free_ char *w = xasprintf("image '%s': listing '%s'", what, dir);
+	int isdir = guestfs_is_dir(g, dir); /* no FOLLOWSYMLINKS: a link is not the directory */
+	if (isdir < 0)
+		return gfs_fail(g, w);
+	l->exists = isdir > 0;
+	if (!l->exists)
+		return 0;
+	/* next: the entry of l whose directory is read next; SIZE_MAX: dir itself. */
+	for (size_t next = SIZE_MAX; next == SIZE_MAX || next < l->n; next++) {
+		if (next != SIZE_MAX && l->entries[next].type != 'd')
+			continue;
+		_cleanup_free_ char *d = xstrdup(next == SIZE_MAX ? dir : l->entries[next].path);
+		struct guestfs_dirent_list *ents = guestfs_readdir(g, d);
+		if (!ents)
+			return gfs_fail(g, w);
+		_cleanup_strv_ char **names = calloc(ents->len + 1, sizeof(char *));
+		_cleanup_free_ size_t *reg = calloc(ents->len + 1, sizeof(size_t)); /* l's index of each regular file */
+		if (!names || !reg)
+			abort();
+		size_t nreg = 0;
+		for (uint32_t i = 0; i < ents->len; i++) {
+			const char *name = ents->val[i].name;
+			if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+				continue;
+			if (l->n >= LIST_MAX_ENTRIES) {
+				guestfs_free_dirent_list(ents);
+				return err_fail("%s: more than %d entries", w, LIST_MAX_ENTRIES);
+			}
+			char type = dirent_type(ents->val[i].ftyp);
+			if (type == 'f') {
+				names[nreg] = xstrdup(name);
+				reg[nreg++] = l->n;
+			}
+			_cleanup_free_ char *path = xasprintf("%s%s%s", d, strcmp(d, "/") == 0 ? "" : "/", name);
+			image_listing_add(l, path, type, 0);
+		}
+		guestfs_free_dirent_list(ents);
+		if (nreg == 0)
+			continue;
+		struct guestfs_statns_list *st = guestfs_lstatnslist(g, d, names);
+		if (!st)
+			return gfs_fail(g, w);
+		for (size_t i = 0; i < nreg && i < st->len; i++)
+			l->entries[reg[i]].size = st->val[i].st_size > 0 ? (uint64_t)st->val[i].st_size : 0;
+		guestfs_free_statns_list(st);
+	}
+	image_listing_sort(l);
+	return 0;
+}
+
+/* List each of dirs (NULL: none) from the mounted root into c. */
+static int list_dirs(guestfs_h *g, const char *const *dirs, const char *what, struct image_content *c)
+{
+	size_t n = 0;
+	while (dirs && dirs[n])
+		n++;
+	if (n == 0)
+		return 0;
+	c->lists = calloc(n, sizeof(*c->lists));
+	if (!c->lists)
+		abort();
+	c->n_lists = n;
+	for (size_t i = 0; i < n; i++)
+		if (list_dir(g, dirs[i], what, &c->lists[i]) < 0)
+			return -1;
+	return 0;
+}
+
 void image_content_clear(struct image_content *c)
 {
 	for (size_t i = 0; i < c->n_files; i++)
 		free(c->files[i]);
 	free(c->files);
 	free(c->lens);
+	for (size_t i = 0; i < c->n_lists; i++)
+		image_listing_clear(&c->lists[i]);
+	free(c->lists);
 	c->files = NULL;
 	c->lens = NULL;
 	c->n_files = 0;
+	c->lists = NULL;
+	c->n_lists = 0;
 }
 
 /* Move the recorded error into c (the disk failed; the others go on). */
@@ -170,6 +257,12 @@ void image_contents_free(struct image_content *c, size_t n)
 }
 
 int image_read_many(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret)
+{
+	return image_read_many_dirs(disks, n, paths, NULL, ret);
+}
+
+int image_read_many_dirs(const struct image_disk *disks, size_t n, const char *const *paths, const char *const *dirs,
+			 struct image_content **ret)
 {
 	struct image_content *out = calloc(n ? n : 1, sizeof(*out));
 	if (!out)
@@ -233,7 +326,8 @@ int image_read_many(const struct image_disk *disks, size_t n, const char *const 
 		const char *const *p = disks[i].paths ? disks[i].paths : paths;
 		if (!p)
 			err_fail("image '%s': no paths to read", name);
-		if (!p || mount_root(g, parts, devs[dev_of[i]], name) < 0 || read_paths(g, p, name, &out[i]) < 0)
+		if (!p || mount_root(g, parts, devs[dev_of[i]], name) < 0 || read_paths(g, p, name, &out[i]) < 0 ||
+		    list_dirs(g, dirs, name, &out[i]) < 0)
 			content_fail(&out[i]);
 		/* The next disk's root is mounted at / again. */
 		if (guestfs_umount_all(g) < 0) {

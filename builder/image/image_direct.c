@@ -9,6 +9,7 @@
  * symlink) it declines, and the caller reads that disk through libguestfs
  * instead. */
 #include "image.h"
+#include "image_private.h"
 #include "bytes.h"
 
 #include "cleanup.h"
@@ -343,8 +344,7 @@ out:
 	return rc;
 }
 
-/* Record why the direct reader declines a disk (for the debug log). Returns 1. */
-static int __attribute__((format(printf, 1, 2))) decline(const char *fmt, ...)
+int image_decline(const char *fmt, ...)
 {
 	char buf[512];
 	va_list ap;
@@ -361,14 +361,20 @@ static void tmpdir_releasep(char **dir)
 		fs_tmpdir_release(*dir);
 }
 
-/* 0 read into c; 1 declined (with the reason recorded for the debug log); -1 interrupted. */
 int image_read_direct(const struct image_disk *d, const char *const *paths, struct image_content *c)
+{
+	return image_read_direct_dirs(d, paths, NULL, c);
+}
+
+/* 0 read into c; 1 declined (with the reason recorded for the debug log); -1 interrupted. */
+int image_read_direct_dirs(const struct image_disk *d, const char *const *paths, const char *const *dirs,
+			   struct image_content *c)
 {
 	for (size_t i = 0; paths[i]; i++)
 		if (paths[i][0] != '/' || strpbrk(paths[i], NOT_LITERAL))
-			return decline("path '%s' is not one debugfs reads literally", paths[i]);
+			return image_decline("path '%s' is not one debugfs reads literally", paths[i]);
 	if (!proc_have("debugfs") || !proc_have("qemu-img"))
-		return decline("debugfs or qemu-img is not installed");
+		return image_decline("debugfs or qemu-img is not installed");
 	_cleanup_(tmpdir_releasep) char *dir = fs_tmpdir_new("read");
 	if (!dir)
 		return 1;
@@ -381,11 +387,11 @@ int image_read_direct(const struct image_disk *d, const char *const *paths, stru
 		return -1;
 	_cleanup_close_ int fd = open(raw, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return decline("opening '%s': %s", raw, strerror(errno));
+		return image_decline("opening '%s': %s", raw, strerror(errno));
 	uint64_t offs[MAX_PARTS], sizes[MAX_PARTS];
 	size_t np = 0;
 	if (image_partitions(fd, offs, sizes, MAX_PARTS, &np) < 0)
-		return decline("a partition table this reader does not know");
+		return image_decline("a partition table this reader does not know");
 	struct part parts[MAX_PARTS + 1];
 	for (size_t i = 0; i < np; i++)
 		parts[i] = (struct part){offs[i], sizes[i]};
@@ -395,11 +401,11 @@ int image_read_direct(const struct image_disk *d, const char *const *paths, stru
 		uint32_t incompat = 0;
 		int kind = probe_fs(fd, parts[i].off, &incompat);
 		if (kind == 2)
-			return decline("a partition holds XFS");
+			return image_decline("a partition holds XFS");
 		if (kind != 1)
 			continue;
 		if (incompat & EXT_INCOMPAT_JOURNAL_DEV)
-			return decline("an external journal");
+			return image_decline("an external journal");
 		_cleanup_free_ char *dev = NULL;
 		if (incompat & EXT_INCOMPAT_RECOVER) {
 			/* A guest that powered off without unmounting: replay as a mount would. */
@@ -415,6 +421,13 @@ int image_read_direct(const struct image_disk *d, const char *const *paths, stru
 			image_content_clear(&got);
 			return 1;
 		}
+		if (root && dirs) {
+			int lrc = image_debugfs_list(dev, dir, dirs, &got);
+			if (lrc != 0) {
+				image_content_clear(&got);
+				return 1;
+			}
+		}
 		if (root) {
 			*c = got;
 			return 0;
@@ -423,11 +436,23 @@ int image_read_direct(const struct image_disk *d, const char *const *paths, stru
 			return -1;
 	}
 	/* libguestfs says it best (and the same way as ever): "not a qvsa image?". */
-	return decline("no ext2/3/4 partition holding /etc/qvsa-release");
+	return image_decline("no ext2/3/4 partition holding /etc/qvsa-release");
+}
+
+bool image_direct_read_enabled(void)
+{
+	const char *env = getenv("QVSA_DIRECT_READ");
+	return !env || strcmp(env, "0") != 0;
 }
 
 int image_read_auto(const struct image_disk *disks, size_t n, const char *const *paths, struct image_content **ret,
 		    size_t *ret_launched)
+{
+	return image_read_auto_dirs(disks, n, paths, NULL, ret, ret_launched);
+}
+
+int image_read_auto_dirs(const struct image_disk *disks, size_t n, const char *const *paths, const char *const *dirs,
+			 struct image_content **ret, size_t *ret_launched)
 {
 	struct image_content *out = calloc(n ? n : 1, sizeof(*out));
 	if (!out)
@@ -436,8 +461,7 @@ int image_read_auto(const struct image_disk *disks, size_t n, const char *const 
 	_cleanup_free_ size_t *rest_of = calloc(n ? n : 1, sizeof(*rest_of));
 	if (!rest || !rest_of)
 		abort();
-	const char *env = getenv("QVSA_DIRECT_READ");
-	bool direct = !env || strcmp(env, "0") != 0;
+	bool direct = image_direct_read_enabled();
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		const char *const *p = disks[i].paths ? disks[i].paths : paths;
@@ -445,7 +469,7 @@ int image_read_auto(const struct image_disk *disks, size_t n, const char *const 
 			image_contents_free(out, n);
 			return err_fail("image '%s': no paths to read", disks[i].name ? disks[i].name : disks[i].path);
 		}
-		int rc = direct ? image_read_direct(&disks[i], p, &out[i]) : 1;
+		int rc = direct ? image_read_direct_dirs(&disks[i], p, dirs, &out[i]) : 1;
 		if (rc < 0) {
 			image_contents_free(out, n);
 			return -1;
@@ -461,7 +485,7 @@ int image_read_auto(const struct image_disk *disks, size_t n, const char *const 
 	}
 	if (m > 0) {
 		struct image_content *c = NULL;
-		if (image_read_many(rest, m, paths, &c) < 0) {
+		if (image_read_many_dirs(rest, m, paths, dirs, &c) < 0) {
 			image_contents_free(out, n);
 			return -1;
 		}
