@@ -60,7 +60,9 @@ int build_datasource_cfg(const struct target *t, char ret[BUILD_DS_SIZE])
 	if (!f)
 		abort();
 	/* Which targets the disk serves is the stamp's to say: here equal lists must give equal bytes. */
-	fprintf(f, "# qvsa: cloud-init datasources (fixed size: each artifact carries its own list)\n"
+	/* #cloud-config first, so that cloud-init's validator takes the file as it is. */
+	fprintf(f, "#cloud-config\n"
+		   "# qvsa: cloud-init datasources (fixed size: each artifact carries its own list)\n"
 		   "datasource_list: [");
 	for (char *const *d = target_datasources(t); *d; d++)
 		fprintf(f, "%s%s", d == target_datasources(t) ? " " : ", ", *d);
