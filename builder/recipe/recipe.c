@@ -8,6 +8,7 @@
 #include "err.h"
 #include "fs.h"
 #include "recipe_files.h"
+#include "recipe_include.h"
 #include "recipe_personalization.h"
 #include "version.h"
 #include "yamltree.h"
@@ -77,176 +78,8 @@ void recipe_free(struct recipe *r)
 static void recipe_freep(struct recipe **r) { recipe_free(*r); }
 
 /* Every key a recipe file may have at its top level. */
-static const char *const top_keys[] = { "include", "name", "version", "base", "disk", "templates",
+const char *const recipe_top_keys[] = { "include", "name", "version", "base", "disk", "templates",
 					"files", "personalization", "targets", NULL };
-
-/* State while reading the top file and its includes. */
-struct loader {
-	char *bytes;   /* every file read so far, concatenated, for recipe_sha256 */
-	size_t len;    /* bytes used in bytes */
-	char *chain[32]; /* display paths of the include chain being loaded */
-	char *real[32];  /* realpath of each chain entry, to detect cycles */
-	size_t depth;    /* entries used in chain/real */
-	bool no_fs;      /* recipe_load_memory: includes are names only */
-};
-
-static int load_tree(struct loader *l, const char *display, const struct yamltree *from, const char *mem,
-		     size_t mem_len, struct yamltree **ret);
-
-/* Path of an include as the user would write it from the current directory. */
-static char *include_display(const char *includer, const char *inc)
-{
-	if (inc[0] == '/')
-		return xstrdup(inc);
-	_cleanup_free_ char *dir = fs_dirname(includer);
-	if (strcmp(dir, ".") == 0)
-		return xstrdup(inc);
-	return xasprintf("%s/%s", dir, inc);
-}
-
-static int cycle_error(const struct loader *l, const struct yamltree *from, const char *display, size_t start)
-{
-	char chain[2048] = "";
-	for (size_t i = start; i < l->depth; i++) {
-		size_t o = strlen(chain);
-		snprintf(chain + o, sizeof(chain) - o, "%s -> ", l->chain[i]);
-	}
-	size_t o = strlen(chain);
-	snprintf(chain + o, sizeof(chain) - o, "%s", display);
-	return yamltree_error(from, "include cycle: %s", chain);
-}
-
-/* Load every file named by the top mapping's include: into one merged tree. */
-static int load_includes(struct loader *l, const char *display, struct yamltree *inc, struct yamltree **ret)
-{
-	_cleanup_yamltree_ struct yamltree *acc = NULL;
-	size_t n = yamltree_kind(inc) == YAMLTREE_SEQUENCE ? yamltree_count(inc) : 1;
-	if (yamltree_kind(inc) == YAMLTREE_MAPPING)
-		return yamltree_error(inc, "expected a file name or a sequence of file names for 'include', got a mapping");
-	for (size_t i = 0; i < n; i++) {
-		const struct yamltree *item = yamltree_kind(inc) == YAMLTREE_SEQUENCE ? yamltree_item(inc, i) : inc;
-		_cleanup_free_ char *ipath = xasprintf("include[%zu]", i);
-		struct yamltree *child = NULL;
-		const char *name;
-		if (yamltree_string(item, yamltree_kind(inc) == YAMLTREE_SEQUENCE ? ipath : "include", &name) < 0)
-			return -1;
-		_cleanup_free_ char *child_display = include_display(display, name);
-		if (load_tree(l, child_display, item, NULL, 0, &child) < 0)
-			return -1;
-		acc = yamltree_merge(TAKE_PTR(acc), child);
-	}
-	*ret = TAKE_PTR(acc);
-	return 0;
-}
-
-/* An included file must be a recipe fragment: a mapping of recipe keys.
- * Anything else (a password file, a key) is refused, and nothing of what
- * it holds is shown: not a mapping at the include, an unknown key where it is. */
-static int check_included(const struct yamltree *from, const char *display, const struct yamltree *root)
-{
-	char esc[256];
-	if (yamltree_kind(root) == YAMLTREE_NULL)
-		return 0;
-	if (yamltree_kind(root) != YAMLTREE_MAPPING)
-		return yamltree_error(from, "include file '%s' is not a qvsa recipe: its top level is not a mapping "
-				      "(its contents are not shown)", yamltree_escape(display, esc, sizeof(esc)));
-	for (size_t i = 0; i < yamltree_count(root); i++) {
-		const struct yamltree *key = yamltree_key(root, i);
-		const char *const *k = top_keys;
-		while (*k && strcmp(*k, yamltree_text(key)) != 0)
-			k++;
-		if (*k)
-			continue;
-		const char *hint = yamltree_suggest(yamltree_text(key), top_keys);
-		if (hint)
-			return yamltree_error(key, "unknown key at the top level of an included file (not shown); "
-					      "did you mean '%s'?", hint);
-		return yamltree_error(key, "unknown key at the top level of an included file (not shown): "
-				      "is '%s' a qvsa recipe?", yamltree_escape(display, esc, sizeof(esc)));
-	}
-	return 0;
-}
-
-/* Read display (top file if from is NULL, else the include named by from),
- * its includes first, and return the merged tree. mem (mem_len bytes), if
- * not NULL, is the top file's text. */
-static int load_tree(struct loader *l, const char *display, const struct yamltree *from, const char *mem,
-		     size_t mem_len, struct yamltree **ret)
-{
-	_cleanup_free_ char *real = NULL;
-	_cleanup_free_ char *buf = NULL;
-	_cleanup_yamltree_ struct yamltree *root = NULL;
-	_cleanup_yamltree_ struct yamltree *inc = NULL;
-	_cleanup_yamltree_ struct yamltree *base = NULL;
-	char esc[256];
-	struct stat st;
-	size_t len;
-
-	yamltree_escape(display, esc, sizeof(esc));
-	if (mem) {
-		buf = malloc(mem_len + 1);
-		if (!buf)
-			abort();
-		memcpy(buf, mem, mem_len);
-		buf[mem_len] = 0;
-		len = mem_len;
-	} else if (!from) {
-		if (yamltree_read_input(display, &buf, &len) < 0)
-			return -1;
-	} else if (l->no_fs) {
-		buf = xstrdup("{}"); /* in memory, an include stands for an empty fragment */
-		len = 2;
-	} else {
-		real = realpath(display, NULL);
-		if (!real || stat(real, &st) < 0)
-		{
-			char name[256];
-			return yamltree_error(from, "include file '%s' not found (looked for '%s')",
-					      yamltree_escape(yamltree_text(from), name, sizeof(name)), esc);
-		}
-		if (!S_ISREG(st.st_mode))
-			return yamltree_error(from, "include file '%s' is not a regular file", esc);
-		for (size_t i = 0; i < l->depth; i++)
-			if (strcmp(l->real[i], real) == 0)
-				return cycle_error(l, from, display, i);
-		if (l->depth == ELEMENTSOF(l->chain))
-			return yamltree_error(from, "includes nested deeper than %zu files", ELEMENTSOF(l->chain));
-		if ((uint64_t)st.st_size + l->len > YAMLTREE_MAX_BYTES)
-			return yamltree_error(from, "include file '%s' makes the recipe's files larger than %u MiB together",
-					      esc, YAMLTREE_MAX_BYTES >> 20);
-		if (fs_read_file(display, &buf, &len) < 0)
-			return -1;
-	}
-	/* Every file read counts, so a list that includes one file many times is bounded too. */
-	if (from && l->len + len > YAMLTREE_MAX_BYTES)
-		return yamltree_error(from, "include file '%s' makes the recipe's files larger than %u MiB together",
-				      esc, YAMLTREE_MAX_BYTES >> 20);
-	l->bytes = realloc(l->bytes, l->len + len + 1);
-	if (!l->bytes)
-		abort();
-	memcpy(l->bytes + l->len, buf, len);
-	l->len += len;
-
-	if (yamltree_parse_flags(display, buf, len, from ? YAMLTREE_NO_QUOTE : 0, &root) < 0 ||
-	    (from && check_included(from, display, root) < 0))
-		return -1;
-	if (yamltree_expect(root, YAMLTREE_MAPPING, "") < 0)
-		return -1;
-	inc = yamltree_take(root, "include");
-	if (inc && yamltree_kind(inc) != YAMLTREE_NULL) {
-		l->chain[l->depth] = xstrdup(display);
-		l->real[l->depth] = real ? xstrdup(real) : fs_abspath(display);
-		l->depth++;
-		int r = load_includes(l, display, inc, &base);
-		l->depth--;
-		free(l->chain[l->depth]);
-		free(l->real[l->depth]);
-		if (r < 0)
-			return -1;
-	}
-	*ret = yamltree_merge(TAKE_PTR(base), TAKE_PTR(root));
-	return 0;
-}
 
 /* "FILE:LINE:COLUMN" of n, for errors found after loading. */
 static char *where_of(const struct yamltree *n)
@@ -553,7 +386,7 @@ static int parse_recipe(struct recipe *r, const struct yamltree *root, bool no_f
 	char got[YAMLTREE_QUOTE_MAX + 32];
 	const char *s;
 
-	if (scan_tree(root) < 0 || yamltree_check_keys(root, "", top_keys) < 0 ||
+	if (scan_tree(root) < 0 || yamltree_check_keys(root, "", recipe_top_keys) < 0 ||
 	    yamltree_require(root, "", "name", &n) < 0 || yamltree_string(n, "name", &s) < 0)
 		return -1;
 	if (!is_name(s))
@@ -587,17 +420,12 @@ static int load(const char *path, const char *mem, size_t mem_len, struct recipe
 	static const char *const none[] = { NULL };
 	_cleanup_(recipe_freep) struct recipe *r = calloc(1, sizeof(*r));
 	_cleanup_yamltree_ struct yamltree *root = NULL;
-	struct loader l = { .no_fs = mem != NULL };
 
 	if (!r)
 		abort();
 	r->path = mem ? xstrdup(path) : fs_abspath(path);
 	r->at_top = xasprintf("%s:1:1", path);
-	int rc = load_tree(&l, path, NULL, mem, mem_len, &root);
-	if (rc == 0)
-		sha256_hex(l.bytes, l.len, r->sha256);
-	free(l.bytes);
-	if (rc < 0 || parse_recipe(r, root, l.no_fs) < 0)
+	if (recipe_include_load(path, mem, mem_len, &root, r->sha256) < 0 || parse_recipe(r, root, mem != NULL) < 0)
 		return -1;
 	if (!r->modules_add)
 		r->modules_add = strv_of(none);
