@@ -76,15 +76,15 @@ else
 fi
 
 # 3. Sysprep, read with libguestfs's own tools from the artifact as shipped.
-if virt-ls -a "$qcow" --format=qcow2 -lR /var /etc >"$work/ls.txt" 2>"$work/ls.err"; then
+if virt-ls --format=qcow2 -a "$qcow" -lR /var /etc >"$work/ls.txt" 2>"$work/ls.err"; then
 	probs=""
 	grep -q "ssh_host_" "$work/ls.txt" && probs="$probs ssh-host-keys"
 	grep -E "^-.* /var/lib/apt/lists/[^/]+$" "$work/ls.txt" | grep -v "/lock$" | grep -q . && probs="$probs apt-lists"
 	grep -E "^-.* /var/cache/apt/.*\.(bin|deb)$" "$work/ls.txt" | grep -q . && probs="$probs apt-caches"
 	grep -E "^-.* /var/lib/cloud/" "$work/ls.txt" | grep -q . && probs="$probs cloud-init-state"
 	grep -q " /var/lib/systemd/random-seed$" "$work/ls.txt" && probs="$probs random-seed"
-	# Logs: regular files under /var/log with a size other than 0.
-	awk '$1 ~ /^-/ && $NF ~ /^\/var\/log\// && $(NF-3) != 0' "$work/ls.txt" >"$work/logs.txt"
+	# Logs: regular files under /var/log with a size other than 0 (virt-ls -l: TYPE MODE SIZE PATH).
+	awk '$1 == "-" && $4 ~ /^\/var\/log\// && $3 != 0' "$work/ls.txt" >"$work/logs.txt"
 	[ -s "$work/logs.txt" ] && probs="$probs logs($(wc -l <"$work/logs.txt"))"
 	if [ -z "$probs" ] && grep -q " /etc/machine-id$" "$work/ls.txt"; then
 		ok "sysprep (virt-ls): no SSH host keys, apt lists or caches, cloud-init state, random seed or logs"
@@ -94,8 +94,8 @@ if virt-ls -a "$qcow" --format=qcow2 -lR /var /etc >"$work/ls.txt" 2>"$work/ls.e
 else
 	bad "virt-ls: $(tail -2 "$work/ls.err")"
 fi
-if virt-cat -a "$qcow" --format=qcow2 /etc/machine-id >"$work/mid" 2>"$work/cat.err" &&
-	virt-cat -a "$qcow" --format=qcow2 /etc/shadow >"$work/shadow" 2>>"$work/cat.err"; then
+if virt-cat --format=qcow2 -a "$qcow" /etc/machine-id >"$work/mid" 2>"$work/cat.err" &&
+	virt-cat --format=qcow2 -a "$qcow" /etc/shadow >"$work/shadow" 2>>"$work/cat.err"; then
 	rootpw=$(awk -F: '$1 == "root" { print $2 }' "$work/shadow")
 	if [ ! -s "$work/mid" ] && { [ "$rootpw" = "*" ] || [ "${rootpw#!}" != "$rootpw" ]; }; then
 		ok "sysprep (virt-cat): /etc/machine-id empty, root has no password"
@@ -116,7 +116,7 @@ else
 fi
 
 # 4. virt-inspector names Debian 12.
-if virt-inspector -a "$qcow" --format=qcow2 >"$work/inspector.xml" 2>"$work/inspector.err"; then
+if virt-inspector --format=qcow2 -a "$qcow" >"$work/inspector.xml" 2>"$work/inspector.err"; then
 	distro=$(xmllint --xpath 'string(//operatingsystem/distro)' "$work/inspector.xml" 2>/dev/null)
 	major=$(xmllint --xpath 'string(//operatingsystem/major_version)' "$work/inspector.xml" 2>/dev/null)
 	if [ "$distro" = debian ] && [ "$major" = 12 ]; then
