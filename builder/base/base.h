@@ -68,8 +68,10 @@ struct base_ops {
 					   * qvsa's own; NULL-terminated, or NULL for none */
 	/* Judge those files (contents[i] NULL when absent): 0 with *ret_summary
 	 * (a short line for the report, caller frees) or -1 with the reason
-	 * recorded. NULL when check_paths is NULL. */
-	int (*check)(char *const *contents, const size_t *lens, char **ret_summary);
+	 * recorded. datasource: the platform hands the guest a datasource
+	 * (false where the code comes at the console). NULL when check_paths
+	 * is NULL. */
+	int (*check)(char *const *contents, const size_t *lens, bool datasource, char **ret_summary);
 	/* Get the kernel (and root tree) for one build into *ret. */
 	int (*open)(const struct base_open_params *p, struct base_state *ret);
 	/* Write the base's own files into rootfs (or into the tree it hands

@@ -182,7 +182,8 @@ static int judge_base(struct run *r, const struct image_content *c)
 	if (c->n_files <= ELEMENTSOF(overlay_own))
 		return run_fail(r, "base %s: its check read nothing", r->base->name);
 	_cleanup_free_ char *summary = NULL;
-	if (r->base->check(c->files + ELEMENTSOF(overlay_own), c->lens + ELEMENTSOF(overlay_own), &summary) < 0)
+	if (r->base->check(c->files + ELEMENTSOF(overlay_own), c->lens + ELEMENTSOF(overlay_own), !r->pops->console,
+			   &summary) < 0)
 		return run_fail_recorded(r);
 	snprintf(r->res->base_check, sizeof(r->res->base_check), "%s", summary ? summary : "");
 	return 0;

@@ -200,16 +200,18 @@ Test(verify_base, a_missing_module_or_an_unknown_base_fails_before_any_boot)
 	run_clear(&r);
 }
 
-/* judge_overlay of a run on base b whose overlay holds qvsa's files and result (cloud-init's, or NULL). */
-static int judge_overlay_of(const struct base_ops *b, const char *result, struct verify_result *res, char *why,
-			    size_t wlen)
+/* judge_overlay of a run on base b, playing platform, whose overlay holds
+ * qvsa's files and result (cloud-init's, or NULL). */
+static int judge_overlay_on(const struct base_ops *b, const char *platform, const char *result,
+			    struct verify_result *res, char *why, size_t wlen)
 {
 	struct stub_config cfg = {.expected_code = "12345678"};
 	struct stub *s = NULL;
 	cr_assert_eq(stub_start(&cfg, &s), 0, "%s", err_msg());
 	const char *stamp = "BOOTSTRAP_VERSION=qVSA-1.0\nBASE=debian\n";
 	struct run r = {.tname = "kvm", .version = "qVSA-1.0", .res = res, .stub = s, .base = b,
-			.stamp = xstrdup(stamp), .overlay_paths = judge_overlay_paths(b)};
+			.pops = platform_find(platform), .stamp = xstrdup(stamp), .overlay_paths = judge_overlay_paths(b)};
+	cr_assert_not_null(r.pops);
 	struct file files[] = {
 		{"/etc/qvsa/components", "ML=3.1.0\nVULNSIGS=2.6.18-1\nTAGGER=1.4.2\nSCAND=12.9.5\n", 0},
 		{"/etc/qvsa/personalized", "1\n", 0},
@@ -226,6 +228,12 @@ static int judge_overlay_of(const struct base_ops *b, const char *result, struct
 	free(r.overlay_paths);
 	stub_stop(s);
 	return rc;
+}
+
+static int judge_overlay_of(const struct base_ops *b, const char *result, struct verify_result *res, char *why,
+			    size_t wlen)
+{
+	return judge_overlay_on(b, "nocloud", result, res, why, wlen);
 }
 
 Test(verify_base, the_base_judges_its_own_files_after_the_boot)
@@ -255,6 +263,16 @@ Test(verify_base, the_base_judges_its_own_files_after_the_boot)
 	memset(&res, 0, sizeof(res));
 	cr_expect_eq(judge_overlay_of(debian, NULL, &res, why, sizeof(why)), -1);
 	cr_expect(strstr(why, "cloud-init did not finish"), "%s", why);
+
+	/* Where the code comes at the console, no datasource: cloud-init stays off, which is its verdict. */
+	memset(&res, 0, sizeof(res));
+	cr_expect_eq(judge_overlay_on(debian, "console", NULL, &res, why, sizeof(why)), 0, "%s", why);
+	cr_expect(strstr(res.base_check, "cloud-init found no datasource"), "%s", res.base_check);
+	memset(&res, 0, sizeof(res));
+	cr_expect_eq(judge_overlay_on(debian, "console", "{\"v1\": {\"datasource\": null, \"errors\": [\"boom\"]}}", &res,
+				      why, sizeof(why)),
+		     -1, "where cloud-init did run, its errors still count");
+	cr_expect_str_eq(why, "cloud-init finished with 1 error: boom");
 
 	/* The tiny base has no check: qvsa's own files decide. */
 	memset(&res, 0, sizeof(res));

@@ -197,10 +197,16 @@ static int debian_populate_esp(const struct base_ctx *ctx, struct pack *esp)
 
 /* cloud-init's own verdict on the first boot: /var/lib/cloud/data/result.json
  * ({"v1": {"datasource": "...", "errors": [...]}}), written when its last
- * stage ends. */
-static int debian_check(char *const *contents, const size_t *lens, char **ret_summary)
+ * stage ends. On a platform without a datasource, ds-identify disables
+ * cloud-init (no state at all, contents[1] absent): that is its verdict. */
+static int debian_check(char *const *contents, const size_t *lens, bool datasource, char **ret_summary)
 {
 	(void)lens;
+	if (!contents[0] && !datasource && !contents[1]) {
+		*ret_summary = xstrdup("cloud-init found no datasource and stayed off, as ds-identify decides "
+				       "where the platform hands none");
+		return 0;
+	}
 	if (!contents[0])
 		return err_fail("cloud-init did not finish: the overlay has no /var/lib/cloud/data/result.json");
 	const char *why = NULL;
@@ -235,7 +241,9 @@ static const char *const debian_modules[] = {
 	NULL,
 };
 
-static const char *const debian_check_paths[] = {"/var/lib/cloud/data/result.json", NULL};
+/* result.json, then a file every cloud-init run leaves (whether it ran at all). */
+static const char *const debian_check_paths[] = {"/var/lib/cloud/data/result.json", "/var/lib/cloud/data/instance-id",
+						 NULL};
 
 const struct base_ops base_debian_ops = {
 	.name = "debian",
