@@ -77,7 +77,9 @@ static int make_initramfs(const struct base_ctx *ctx, const char *tree)
 	_cleanup_free_ char *modfile = xasprintf("%s/etc/initramfs-tools/modules", tree);
 	if (debian_replace_file(conf, initramfs_conf, 0644) < 0 || debian_replace_file(modfile, mods, 0644) < 0)
 		return -1;
-	_cleanup_free_ char *keytext = xasprintf("%s\n%s\n%s\n%s", ctx->st->key, rel, initramfs_conf, mods);
+	/* The initramfs holds the tree's programs (udev, busybox, libc) too: every package version counts. */
+	_cleanup_free_ char *keytext = xasprintf("%s\n%s\n%s\n%s\n%s", ctx->st->key, rel, initramfs_conf, mods,
+						 ctx->st->packages ? ctx->st->packages : "");
 	char key[65];
 	sha256_hex(keytext, strlen(keytext), key);
 	key[16] = 0;
