@@ -1,4 +1,5 @@
 #include "image.h"
+#include "image_private.h"
 
 #include "cleanup.h"
 #include "err.h"
@@ -205,15 +206,7 @@ static int list_dir(guestfs_h *g, const char *dir, const char *what, struct imag
 /* List each of dirs (NULL: none) from the mounted root into c. */
 static int list_dirs(guestfs_h *g, const char *const *dirs, const char *what, struct image_content *c)
 {
-	size_t n = 0;
-	while (dirs && dirs[n])
-		n++;
-	if (n == 0)
-		return 0;
-	c->lists = calloc(n, sizeof(*c->lists));
-	if (!c->lists)
-		abort();
-	c->n_lists = n;
+	size_t n = image_content_lists_new(c, dirs);
 	for (size_t i = 0; i < n; i++)
 		if (list_dir(g, dirs[i], what, &c->lists[i]) < 0)
 			return -1;

@@ -211,10 +211,10 @@ static int debugfs_list_level(const char *dev, const char *cmdfile, const char *
 /* Deeper than any directory qvsa lists: a tree deeper is not read directly. */
 #define LIST_MAX_DEPTH 32
 
-int image_debugfs_list(const char *dev, const char *tmp, const char *const *dirs, struct image_content *c)
+size_t image_content_lists_new(struct image_content *c, const char *const *dirs)
 {
 	size_t n = 0;
-	while (dirs[n])
+	while (dirs && dirs[n])
 		n++;
 	if (n == 0)
 		return 0;
@@ -222,6 +222,14 @@ int image_debugfs_list(const char *dev, const char *tmp, const char *const *dirs
 	if (!c->lists)
 		abort();
 	c->n_lists = n;
+	return n;
+}
+
+int image_debugfs_list(const char *dev, const char *tmp, const char *const *dirs, struct image_content *c)
+{
+	size_t n = image_content_lists_new(c, dirs);
+	if (n == 0)
+		return 0;
 	_cleanup_free_ char *cmdfile = xasprintf("%s/ls-cmds", tmp);
 	struct ls_level cur = {0};
 	for (size_t i = 0; i < n; i++)

@@ -8,6 +8,10 @@
 /* Record why the direct reader declines a disk (for the debug log). Returns 1. */
 int image_decline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Room in c->lists for one listing per entry of dirs (NULL or
+ * NULL-terminated): their count, 0 (nothing allocated) for none. */
+size_t image_content_lists_new(struct image_content *c, const char *const *dirs);
+
 /* List dirs (NULL-terminated) on the ext file system at dev ("FILE" or
  * "FILE?offset=N") into c->lists, with scratch files in tmp: one debugfs
  * run per depth, listing every directory the previous depth found. 0, 1

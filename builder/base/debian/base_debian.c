@@ -158,10 +158,16 @@ static int populate_tree(const struct base_ctx *ctx, struct pack *rootfs, const 
 static int debian_populate(const struct base_ctx *ctx, struct pack *rootfs, char **ret_tree)
 {
 	*ret_tree = NULL;
-	/* Hard links: a copy of ~20000 files in a fraction of a second. Every
-	 * later change replaces a file (unlink first), never writes a shared inode. */
+	/* Hard links: a copy of ~20000 files in a fraction of a second (a real
+	 * copy across file systems). Every later change replaces a file (unlink
+	 * first), never writes a shared inode. */
 	_cleanup_free_ char *tree = xasprintf("%s/tree", ctx->workdir);
-	const char *cp[] = {"cp", "-a", "-l", ctx->st->tree, tree, NULL};
+	struct stat a, b;
+	bool same_fs = stat(ctx->st->tree, &a) == 0 && stat(ctx->workdir, &b) == 0 && a.st_dev == b.st_dev;
+	if (!same_fs)
+		log_notice("base debian: the cache and the work folder are on different file systems: copying the "
+			   "root tree instead of linking it (slower; put TMPDIR beside the cache)");
+	const char *cp[] = {"cp", "-a", same_fs ? "-l" : "--reflink=auto", ctx->st->tree, tree, NULL};
 	if (proc_run(cp, NULL, NULL) < 0) {
 		err_prefix("base debian: copying the root tree");
 		return -1;
