@@ -108,12 +108,15 @@ static int times_entry(const char *path, const struct stat *st, int type, struct
 	const char *rel = path + times_prefix;
 	if (strpbrk(rel, "\"\n"))
 		return err_fail("'%s': a name debugfs cannot be told about", path), 1;
-	/* mtime clamped to the epoch, not set to it: a base's files keep their
-	 * packages' times, which Python's bytecode caches are checked against. */
-	int64_t mtime = st->st_mtime < times_epoch ? (int64_t)st->st_mtime : times_epoch;
+	/* A regular file's mtime is clamped to the epoch, not set to it: a
+	 * base's files keep their packages' times, which Python's bytecode
+	 * caches are checked against (and every file of qvsa's archive already
+	 * has the epoch). Directories and links get the epoch: unpacking gave
+	 * them the moment of the build, even before an epoch in the future. */
+	int64_t mtime = S_ISREG(st->st_mode) && st->st_mtime < times_epoch ? (int64_t)st->st_mtime : times_epoch;
 	fprintf(times_script, "sif \"%s\" ctime @%" PRId64 "\nsif \"%s\" atime @%" PRId64 "\n",
 		*rel ? rel : "/", times_epoch, *rel ? rel : "/", times_epoch);
-	if (mtime != (int64_t)st->st_mtime || S_ISDIR(st->st_mode))
+	if (mtime != (int64_t)st->st_mtime)
 		fprintf(times_script, "sif \"%s\" mtime @%" PRId64 "\n", *rel ? rel : "/", mtime);
 	return 0;
 }
@@ -121,9 +124,10 @@ static int times_entry(const char *path, const struct stat *st, int type, struct
 /* mke2fs -d copies each file's times from the unpacked tree: ctime and atime
  * are the moment of unpacking, and a directory tar made implicitly or filled
  * after restoring its time has that moment as mtime. So ctime and atime get
- * the build's epoch, and mtime is clamped to it (as SOURCE_DATE_EPOCH
- * clamping does): every entry of a qvsa archive has the epoch as mtime
- * (pack.h), directories made now get it, and a base tree's files keep
+ * the build's epoch, and so do the mtimes of directories and links; a
+ * regular file's mtime is clamped to it (as SOURCE_DATE_EPOCH clamping
+ * does): every file of a qvsa archive has the epoch as mtime (pack.h), a
+ * base puts the epoch on the files it writes, and a base tree's files keep
  * their older times (debugfs on the partition's byte range: no mount). The
  * superblock's "lifetime writes" counts what mke2fs wrote, which depends on
  * how the unpacked tree's file system reports holes (tmpfs and ext4

@@ -18,8 +18,10 @@
 #include "recipe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* How the tree's mkinitramfs builds: only the listed modules (and their
@@ -49,20 +51,35 @@ static int debian_open(const struct base_open_params *p, struct base_state *ret)
 	return 0;
 }
 
-/* Run argv (argv[0] a path inside tree) chrooted into tree, with a clean environment. */
-static int run_in_tree(const char *tree, const char *const *argv)
+/* Run argv (argv[0] a path inside tree) chrooted into tree, with a clean
+ * environment whose SOURCE_DATE_EPOCH is epoch (mkinitramfs then clamps
+ * times and compresses reproducibly). */
+static int run_in_tree(const char *tree, int64_t epoch, const char *const *argv)
 {
+	char sde[48];
+	snprintf(sde, sizeof(sde), "SOURCE_DATE_EPOCH=%lld", (long long)epoch);
 	const char *v[24] = {"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TMPDIR=/tmp", "LC_ALL=C.UTF-8",
-			     "chroot", tree};
-	size_t n = 7;
+			     sde, "chroot", tree};
+	size_t n = 8;
 	for (size_t i = 0; argv[i] && n + 1 < ELEMENTSOF(v); i++)
 		v[n++] = argv[i];
 	v[n] = NULL;
 	return proc_run(v, NULL, NULL);
 }
 
+/* The build's epoch as the times of a file written for this disk (never a
+ * shared inode): the assembly keeps a regular file's older mtime. */
+static int stamp_time(const char *path, int64_t epoch)
+{
+	struct timespec ts[2] = {{.tv_sec = (time_t)epoch}, {.tv_sec = (time_t)epoch}};
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return err_errno(errno, "setting the times of '%s'", path);
+	return 0;
+}
+
 /* The disk's initramfs at tree/boot/initrd.img-R: the cached one for this
- * tree, configuration and module list, else made by mkinitramfs in the tree. */
+ * tree, configuration, module list and epoch, else made by mkinitramfs in
+ * the tree (reproducibly: the same inputs give the same bytes). */
 static int make_initramfs(const struct base_ctx *ctx, const char *tree)
 {
 	const char *rel = kernel_release(ctx->kernel);
@@ -75,11 +92,12 @@ static int make_initramfs(const struct base_ctx *ctx, const char *tree)
 	fclose(f);
 	_cleanup_free_ char *conf = xasprintf("%s/etc/initramfs-tools/conf.d/qvsa.conf", tree);
 	_cleanup_free_ char *modfile = xasprintf("%s/etc/initramfs-tools/modules", tree);
-	if (debian_replace_file(conf, initramfs_conf, 0644) < 0 || debian_replace_file(modfile, mods, 0644) < 0)
+	if (debian_replace_file(conf, initramfs_conf, 0644) < 0 || debian_replace_file(modfile, mods, 0644) < 0 ||
+	    stamp_time(conf, ctx->epoch) < 0 || stamp_time(modfile, ctx->epoch) < 0)
 		return -1;
 	/* The initramfs holds the tree's programs (udev, busybox, libc) too: every package version counts. */
-	_cleanup_free_ char *keytext = xasprintf("%s\n%s\n%s\n%s\n%s", ctx->st->key, rel, initramfs_conf, mods,
-						 ctx->st->packages ? ctx->st->packages : "");
+	_cleanup_free_ char *keytext = xasprintf("%s\n%s\n%s\n%s\n%lld\n%s", ctx->st->key, rel, initramfs_conf, mods,
+						 (long long)ctx->epoch, ctx->st->packages ? ctx->st->packages : "");
 	char key[65];
 	sha256_hex(keytext, strlen(keytext), key);
 	key[16] = 0;
@@ -90,12 +108,12 @@ static int make_initramfs(const struct base_ctx *ctx, const char *tree)
 		return err_errno(errno, "replacing '%s'", img);
 	if (fs_exists(cached)) {
 		log_debug("base debian: initramfs %s from the cache", key);
-		return fs_copy_file(cached, img, 0644);
+		return fs_copy_file(cached, img, 0644) < 0 ? -1 : stamp_time(img, ctx->epoch);
 	}
 	log_phase_status("mkinitramfs %s in the root tree", rel);
 	_cleanup_free_ char *out = xasprintf("/boot/initrd.img-%s", rel);
 	const char *argv[] = {"mkinitramfs", "-o", out, rel, NULL};
-	if (run_in_tree(tree, argv) < 0) {
+	if (run_in_tree(tree, ctx->epoch, argv) < 0) {
 		err_prefix("base debian: mkinitramfs");
 		return -1;
 	}
@@ -106,7 +124,7 @@ static int make_initramfs(const struct base_ctx *ctx, const char *tree)
 		unlink(tmp);
 		return err_errno(errno, "caching the initramfs as '%s'", cached);
 	}
-	return 0;
+	return stamp_time(img, ctx->epoch);
 }
 
 /* GRUB's menu, the same for BIOS and UEFI: no menu delay, serial and screen. */
