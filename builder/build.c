@@ -173,7 +173,7 @@ static int prepare_rootfs(const struct recipe *r, const struct build_opts *o, co
 		return -1;
 	bool esp = strcmp(fw, "bios") != 0;
 	struct base_ctx ctx = {.datadir = o->datadir, .st = bs, .kernel = bs->kernel, .modules = mods,
-			       .module_paths = paths, .root_uuid = uuid, .label = recipe_disk_label(r),
+			       .module_paths = paths, .root_uuid = uuid,
 			       .workdir = workdir, .cache_dir = o->cache_dir, .epoch = st->epoch, .firmware = fw};
 	if (esp && !base->populate_esp)
 		return err_input("%s: base '%s' cannot boot UEFI", recipe_path(r), base->name);
@@ -490,7 +490,7 @@ int build_run(const struct recipe *r, const struct build_opts *o, struct build_r
 			.raw_path = g->raw, .size = recipe_disk_size(r),
 			.partition_table = recipe_disk_partition_table(r), .filesystem = recipe_disk_filesystem(r),
 			.label = recipe_disk_label(r), .fs_uuid = g->uuid, .rootfs_tar = g->tar, .rootfs_tree = g->tree,
-			.bootloader_dir = "/boot/extlinux", .syslinux_dir = SYSLINUX_DIR,
+			.bootloader_dir = base->extlinux_dir, .syslinux_dir = SYSLINUX_DIR,
 			.firmware = g->fw, .esp_tar = g->esp, .what = g->tnames,
 			.workdir = g->dir, .guid_seed = g->st.build_id, .epoch = g->st.epoch,
 		};

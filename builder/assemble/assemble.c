@@ -247,6 +247,10 @@ int assemble_disks_guestfs(const struct assemble_params *ps, size_t n)
 					 "with partition_table: mbr each firmware gets its own disk",
 					 ps[i].what ? ps[i].what : ps[i].raw_path);
 	for (size_t i = 0; i < n; i++)
+		if (strcmp(ps[i].firmware, "bios") == 0 && !ps[i].bootloader_dir)
+			return err_input("%s: the base boots BIOS through GRUB only, which the host-tool assembly "
+					 "installs (without QVSA_ASSEMBLE=guestfs)", ps[i].what ? ps[i].what : ps[i].raw_path);
+	for (size_t i = 0; i < n; i++)
 		if (ps[i].rootfs_tree)
 			return err_input("%s: a base that hands over a root tree (kind 'debian') is assembled with host "
 					 "tools only (without QVSA_ASSEMBLE=guestfs)", ps[i].what ? ps[i].what : ps[i].raw_path);

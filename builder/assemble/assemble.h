@@ -20,7 +20,8 @@ struct assemble_params {
 	const char *rootfs_tar;      /* tar extracted at the root filesystem's top */
 	const char *rootfs_tree;     /* host path: a base's tree the tar is laid over (owners, modes, hard
 					links and xattrs kept; the caller removes it), or NULL: start empty */
-	const char *bootloader_dir;  /* where extlinux is installed, e.g. "/boot/extlinux" */
+	const char *bootloader_dir;  /* guestfs path, BIOS: where extlinux is installed, e.g. "/boot/extlinux";
+					NULL: the base has no extlinux (refused there) */
 	const char *syslinux_dir;    /* host folder with mbr.bin / gptmbr.bin */
 	const char *firmware;        /* "bios": boot code (GRUB or extlinux); "uefi": GPT, EFI system partition;
 					ASSEMBLE_HYBRID: GPT with both (host path only) */

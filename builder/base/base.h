@@ -39,7 +39,6 @@ struct base_ctx {
 	char *const *modules;         /* module names the initramfs must hold (the disk's targets' and the base's) */
 	char *const *module_paths;    /* the same as .ko paths relative to the module dir, in load order */
 	const char *root_uuid;        /* root filesystem UUID for the kernel command line */
-	const char *label;            /* root filesystem label (fstab) */
 	const char *workdir;          /* this disk's scratch folder */
 	const char *cache_dir;        /* qvsa's cache (a base may keep derived files, e.g. initramfs images) */
 	int64_t epoch;                /* mtime for every file */
@@ -52,13 +51,13 @@ struct base_ctx {
 /* Operations and facts of one base kind. Every pointer may be NULL only where said. */
 struct base_ops {
 	const char *name;                 /* recipe base.kind */
-	const char *summary;              /* one line for docs and `qvsa lint` */
 	const char *kernel_package;       /* default of base.kernel_package */
 	bool takes_packages;              /* base.packages, suite, mirror and snapshot apply (else refused) */
 	const char *const *templates;     /* the recipe's default templates:, NULL-terminated */
 	const char *const *modules;       /* modules the base itself needs (root fs, seed), NULL-terminated */
-	const char *bootloader;           /* "grub": GRUB on BIOS and UEFI alike; "grub+systemd-boot":
-					   * GRUB on BIOS, systemd-boot on UEFI; extlinux when assembled by guestfs */
+	const char *extlinux_dir;         /* BIOS boot through libguestfs's assembly (QVSA_ASSEMBLE=guestfs):
+					   * the folder with its extlinux.conf; NULL: the base boots GRUB
+					   * only (host-tool assembly; its ESP holds its UEFI loader) */
 	const char *initrd_path;          /* the initramfs as the image holds it; verify's audit reads it
 					   * (a relative symlink is followed) */
 	unsigned verify_vcpus;            /* vCPUs of a verification domain */

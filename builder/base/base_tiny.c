@@ -216,11 +216,10 @@ static const char *const tiny_templates[] = {"tiny-base", "bootstrap-agent", NUL
 
 const struct base_ops base_tiny_ops = {
 	.name = "tiny",
-	.summary = "busybox userland with a Debian kernel and an initramfs made by qvsa; boots in seconds",
 	.kernel_package = "linux-image-amd64",
 	.templates = tiny_templates,
 	.modules = tiny_modules,
-	.bootloader = "grub+systemd-boot",
+	.extlinux_dir = "/boot/extlinux",
 	.initrd_path = "/boot/initrd.img",
 	.verify_vcpus = 1,
 	.verify_memory_mib = 1024,

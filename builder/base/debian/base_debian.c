@@ -273,12 +273,10 @@ static const char *const debian_check_paths[] = {"/var/lib/cloud/data/result.jso
 
 const struct base_ops base_debian_ops = {
 	.name = "debian",
-	.summary = "Debian 12 with systemd and cloud-init, made by mmdebstrap and cached; initramfs by mkinitramfs",
 	.kernel_package = "linux-image-amd64",
 	.takes_packages = true,
 	.templates = debian_templates,
 	.modules = debian_modules,
-	.bootloader = "grub",
 	.initrd_path = "/initrd.img",
 	.verify_vcpus = 2,
 	.verify_memory_mib = 1536,
