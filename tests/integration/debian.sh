@@ -5,7 +5,8 @@
 # artifacts under the embedded libvirt with real cloud-init, checks the
 # sysprep with libguestfs tools (virt-ls, virt-cat), that virt-inspector
 # names Debian 12, that every cloud-config qvsa writes passes cloud-init's
-# own validator, and converts the OVA with virt-v2v. Slow: ~10 minutes
+# own validator, boots a UEFI target (GRUB EFI), and converts the OVA with
+# virt-v2v. Slow: ~10 minutes
 # under TCG. QVSA_SKIP_INTEGRATION=1 skips it (say why when you do).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -157,7 +158,17 @@ else
 fi
 cp "$work/verify.json" "${QVSA_DEBIAN_REPORT:-/dev/null}" 2>/dev/null
 
-# 7. A full virt-v2v conversion of the OVA.
+# 7. UEFI: hyperv-gen2 gets its own GPT disk with GRUB EFI on the ESP; the
+# code comes at the console there (no datasource: cloud-init stays off).
+if "$qvsa" build "$recipe" --target hyperv-gen2 --out "$out" >"$work/uefi.log" 2>&1 &&
+	"$qvsa" verify "$recipe" --target hyperv-gen2 --out "$out" --json >"$work/uefi.json" 2>"$work/uefi.err" &&
+	python3 -c 'import json, sys; r = json.load(open(sys.argv[1]))[0]; sys.exit(not (r["passed"] and r["base"] == "debian"))' "$work/uefi.json"; then
+	ok "UEFI (hyperv-gen2, GRUB EFI, console channel): PASS, $(grep -o '"base_check": "[^"]*"' "$work/uefi.json")"
+else
+	bad "UEFI hyperv-gen2: $(tail -3 "$work/uefi.log" "$work/uefi.err" | tr '\n' ' ')"
+fi
+
+# 8. A full virt-v2v conversion of the OVA.
 mkdir -p "$work/v2v"
 t0=$(now)
 if virt-v2v -i ova "$ova" -o local -os "$work/v2v" >"$work/v2v.log" 2>&1; then
